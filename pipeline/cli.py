@@ -1,0 +1,39 @@
+"""The ``cdcsync`` command line: the one place where errors become exit codes.
+
+Exit codes: 0 ok; 1 a check found a difference (verify) or an unexpected error;
+2 bad configuration; 3 the local stack failed; 4 Kafka Connect refused a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from pipeline.errors import CdcsyncError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
+def cli(verbose: bool) -> None:
+    """cdcsync keeps a calendar read model in sync with three service databases through Debezium."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except CdcsyncError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)

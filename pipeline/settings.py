@@ -1,0 +1,141 @@
+"""Typed, frozen settings read from the environment.
+
+Every setting has one environment variable; a bad value raises ``ConfigError``
+naming that variable and the fix. Secrets are read here and passed on in
+memory only: nothing in cdcsync writes them to a file or a log.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.errors import ConfigError
+
+LOOPBACK = "127.0.0.1"
+
+# The local stack is a development stack bound to 127.0.0.1. Its roles share
+# one password, taken from CDCSYNC_STACK_PASSWORD; without it this well-known
+# development value is used, as docker images do with POSTGRES_PASSWORD.
+LOCAL_STACK_DEFAULT_PASSWORD = "cdcsync-local-only"  # noqa: S105 - documented dev default
+
+
+def _port(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(key, f"{raw!r} is not a port number", "set it to an integer from 1024 to 65535") from None
+    if not 1024 <= value <= 65535:
+        raise ConfigError(key, f"{value} is outside 1024-65535", "choose an unprivileged port from 1024 to 65535")
+    return value
+
+
+def _positive_int(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(key, f"{raw!r} is not an integer", "set it to a positive integer") from None
+    if value <= 0:
+        raise ConfigError(key, f"{value} is not positive", "set it to a positive integer")
+    return value
+
+
+def _choice(env: Mapping[str, str], key: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(key) or default
+    if value not in choices:
+        raise ConfigError(key, f"{value!r} is not one of {', '.join(choices)}", f"set it to one of {', '.join(choices)}")
+    return value
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """Where the local stack lives and which loopback ports it binds."""
+
+    home: Path
+    postgres_port: int
+    kafka_port: int
+    kafka_controller_port: int
+    connect_port: int
+    password: str
+    postgres_binaries: str  # "auto" | "embedded" | "system"
+    host: str = LOOPBACK
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StackSettings:
+        env = os.environ if env is None else env
+        home = Path(env.get("CDCSYNC_HOME") or Path.cwd() / ".cdcsync").resolve()
+        settings = cls(
+            home=home,
+            postgres_port=_port(env, "CDCSYNC_PG_PORT", 15432),
+            kafka_port=_port(env, "CDCSYNC_KAFKA_PORT", 19092),
+            kafka_controller_port=_port(env, "CDCSYNC_KAFKA_CONTROLLER_PORT", 19093),
+            connect_port=_port(env, "CDCSYNC_CONNECT_PORT", 18083),
+            password=env.get("CDCSYNC_STACK_PASSWORD") or LOCAL_STACK_DEFAULT_PASSWORD,
+            postgres_binaries=_choice(env, "CDCSYNC_POSTGRES", "auto", ("auto", "embedded", "system")),
+        )
+        ports = {
+            "CDCSYNC_PG_PORT": settings.postgres_port,
+            "CDCSYNC_KAFKA_PORT": settings.kafka_port,
+            "CDCSYNC_KAFKA_CONTROLLER_PORT": settings.kafka_controller_port,
+            "CDCSYNC_CONNECT_PORT": settings.connect_port,
+        }
+        seen: dict[int, str] = {}
+        for key, port in ports.items():
+            if port in seen:
+                raise ConfigError(key, f"port {port} is also {seen[port]}", "give each part of the stack its own port")
+            seen[port] = key
+        return settings
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def connect_url(self) -> str:
+        return f"http://{self.host}:{self.connect_port}"
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    """What the sink daemon consumes and where it writes."""
+
+    bootstrap_servers: str
+    calendar_db_url: str  # a role that owns the calendar and cdcsync schemas
+    group_id: str
+    dead_letter_topic: str
+    batch_max_messages: int
+    batch_max_wait_ms: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: str | None) -> SinkSettings:
+        """Read the sink's settings; ``overrides`` (CLI options) win over the environment."""
+        env = dict(os.environ if env is None else env)
+        env.update({k: v for k, v in overrides.items() if v is not None})
+        bootstrap = env.get("KAFKA_BOOTSTRAP_SERVERS")
+        if not bootstrap:
+            raise ConfigError(
+                "KAFKA_BOOTSTRAP_SERVERS", "not set", "export KAFKA_BOOTSTRAP_SERVERS=host:port, or eval \"$(cdcsync stack env)\""
+            )
+        url = env.get("CDCSYNC_SINK_DB_URL")
+        if not url:
+            raise ConfigError(
+                "CDCSYNC_SINK_DB_URL",
+                "not set",
+                "export CDCSYNC_SINK_DB_URL=postgresql://sink-role@host/calendar (the password in PGPASSWORD or the URL)",
+            )
+        return cls(
+            bootstrap_servers=bootstrap,
+            calendar_db_url=url,
+            group_id=env.get("CDCSYNC_SINK_GROUP") or "cdcsync-calendar-sink",
+            dead_letter_topic=env.get("CDCSYNC_DLQ_TOPIC") or "cdcsync.calendar.dlq",
+            batch_max_messages=_positive_int(env, "CDCSYNC_SINK_BATCH_MAX", 5000),
+            batch_max_wait_ms=_positive_int(env, "CDCSYNC_SINK_BATCH_WAIT_MS", 200),
+        )

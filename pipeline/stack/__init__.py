@@ -1,0 +1,1 @@
+"""The local development stack: PostgreSQL, Kafka (KRaft) and Kafka Connect with Debezium, without Docker."""
