@@ -1,0 +1,69 @@
+"""Applies one batch in one PostgreSQL transaction: replica, calendar rows, offsets."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from psycopg import Connection
+
+from sink.calendar_projection import SCOPE_DDL, CalendarScope, recompute_calendar
+from sink.change_batch import ChangeBatch
+from sink.offset_store import OffsetStore
+from sink.source_replica import apply_staged_changes, stage_changes, staging_ddl
+from sink.source_tables import SOURCE_TABLES
+
+logger = logging.getLogger(__name__)
+
+# Serializes batches across sink instances sharing a calendar database: the
+# recompute reads replica rows other partitions' batches write.
+_BATCH_LOCK = 0x63616C656E646172  # "calendar"
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    messages: int
+    changes: int
+    replica_rows: int
+    calendar_upserts: int
+    calendar_deletes: int
+
+
+class CalendarWriter:
+    """Owns one autocommit connection with the session's staging tables.
+
+    ``apply`` is called once per batch and is all-or-nothing.
+    """
+
+    def __init__(self, conn: Connection[tuple[object, ...]], offsets: OffsetStore) -> None:
+        self._conn = conn
+        self._offsets = offsets
+        self._prepared = False
+
+    def _prepare_session(self) -> None:
+        with self._conn.cursor() as cur:
+            for table in SOURCE_TABLES:
+                cur.execute(staging_ddl(table))
+            for statement in SCOPE_DDL:
+                cur.execute(statement)
+        self._prepared = True
+
+    def apply(self, batch: ChangeBatch) -> BatchResult:
+        if not self._prepared:
+            self._prepare_session()
+        changes = batch.changes_by_table()
+        replica_rows = 0
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_BATCH_LOCK,))
+            for table, events in changes.items():
+                stage_changes(cur, table, events)
+                replica_rows += apply_staged_changes(cur, table)
+            delta = recompute_calendar(cur, CalendarScope.from_changes(changes))
+            self._offsets.save(cur, batch.next_offsets, batch.newest_commit)
+        return BatchResult(
+            messages=batch.message_count,
+            changes=batch.change_count,
+            replica_rows=replica_rows,
+            calendar_upserts=delta.upserted,
+            calendar_deletes=delta.deleted,
+        )

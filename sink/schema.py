@@ -1,0 +1,75 @@
+"""The sink's tables in the calendar database, created idempotently at start.
+
+``calendar.calendar_entries`` is the spec's read model, verbatim. Schema
+``cdcsync`` holds the sink's replica of source rows and its Kafka offsets.
+"""
+
+from __future__ import annotations
+
+from psycopg import Connection, sql
+
+from sink.source_replica import replica_ddl
+from sink.source_tables import ASSIGNMENTS, ATTENDANCE_WINDOWS, LECTURES, SOURCE_TABLES
+
+# The role that reads the read model; granted SELECT when it exists.
+READER_ROLE = "calendar_reader"
+_MIGRATION_LOCK = 0x63646373796E63  # "cdcsync"
+
+CALENDAR_ENTRIES_DDL = """
+CREATE TABLE IF NOT EXISTS calendar.calendar_entries (
+  user_id      bigint      NOT NULL,
+  entry_key    text        NOT NULL,
+  kind         text        NOT NULL,
+  course_id    bigint      NOT NULL,
+  course_title text        NOT NULL,
+  title        text        NOT NULL,
+  starts_at    timestamptz NOT NULL,
+  ends_at      timestamptz NOT NULL,
+  location     text,
+  details      text,
+  max_score    numeric(6,2),
+  source_committed_at timestamptz NOT NULL,
+  synced_at    timestamptz NOT NULL,
+  PRIMARY KEY (user_id, entry_key)
+)"""
+
+_STATEMENTS: tuple[str | sql.Composed, ...] = (
+    "CREATE SCHEMA IF NOT EXISTS calendar",
+    "CREATE SCHEMA IF NOT EXISTS cdcsync",
+    CALENDAR_ENTRIES_DDL,
+    "CREATE INDEX IF NOT EXISTS calendar_entries_course_user ON calendar.calendar_entries (course_id, user_id)",
+    "CREATE INDEX IF NOT EXISTS calendar_entries_entry_key ON calendar.calendar_entries (entry_key)",
+    *(replica_ddl(table) for table in SOURCE_TABLES),
+    sql.SQL("CREATE INDEX IF NOT EXISTS lectures_course_id ON {} (course_id)").format(
+        sql.Identifier("cdcsync", LECTURES.name)
+    ),
+    sql.SQL("CREATE INDEX IF NOT EXISTS attendance_windows_lecture_id ON {} (lecture_id)").format(
+        sql.Identifier("cdcsync", ATTENDANCE_WINDOWS.name)
+    ),
+    sql.SQL("CREATE INDEX IF NOT EXISTS assignments_course_id ON {} (course_id)").format(
+        sql.Identifier("cdcsync", ASSIGNMENTS.name)
+    ),
+    """
+    CREATE TABLE IF NOT EXISTS cdcsync.consumer_offsets (
+      group_id    text        NOT NULL,
+      topic       text        NOT NULL,
+      partition   integer     NOT NULL,
+      next_offset bigint      NOT NULL,
+      newest_source_commit timestamptz,
+      applied_at  timestamptz NOT NULL,
+      PRIMARY KEY (group_id, topic, partition)
+    )""",
+)
+
+
+def migrate(conn: Connection[tuple[object, ...]]) -> None:
+    """Create the sink's schemas and tables if missing. Safe to run concurrently."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        for statement in _STATEMENTS:
+            cur.execute(statement)
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (READER_ROLE,))
+        if cur.fetchone() is not None:
+            reader = sql.Identifier(READER_ROLE)
+            cur.execute(sql.SQL("GRANT USAGE ON SCHEMA calendar TO {}").format(reader))
+            cur.execute(sql.SQL("GRANT SELECT ON calendar.calendar_entries TO {}").format(reader))
