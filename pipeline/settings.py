@@ -51,7 +51,9 @@ def _positive_int(env: Mapping[str, str], key: str, default: int) -> int:
 def _choice(env: Mapping[str, str], key: str, default: str, choices: tuple[str, ...]) -> str:
     value = env.get(key) or default
     if value not in choices:
-        raise ConfigError(key, f"{value!r} is not one of {', '.join(choices)}", f"set it to one of {', '.join(choices)}")
+        raise ConfigError(
+            key, f"{value!r} is not one of {', '.join(choices)}", f"set it to one of {', '.join(choices)}"
+        )
     return value
 
 
@@ -122,14 +124,16 @@ class SinkSettings:
         bootstrap = env.get("KAFKA_BOOTSTRAP_SERVERS")
         if not bootstrap:
             raise ConfigError(
-                "KAFKA_BOOTSTRAP_SERVERS", "not set", "export KAFKA_BOOTSTRAP_SERVERS=host:port, or eval \"$(cdcsync stack env)\""
+                "KAFKA_BOOTSTRAP_SERVERS",
+                "not set",
+                'export KAFKA_BOOTSTRAP_SERVERS=host:port, or eval "$(cdcsync stack env)"',
             )
         url = env.get("CDCSYNC_SINK_DB_URL")
         if not url:
             raise ConfigError(
                 "CDCSYNC_SINK_DB_URL",
                 "not set",
-                "export CDCSYNC_SINK_DB_URL=postgresql://sink-role@host/calendar (the password in PGPASSWORD or the URL)",
+                "export CDCSYNC_SINK_DB_URL=postgresql://ROLE@HOST/calendar, with a role owning the calendar schema",
             )
         return cls(
             bootstrap_servers=bootstrap,

@@ -1,0 +1,59 @@
+"""Where the running system is: environment variables first, else the local stack.
+
+The variables are the ones ``cdcsync stack env`` prints (plus
+``CDCSYNC_SINK_DB_URL`` for the sink's own role), so a real deployment sets
+them and the local stack needs none.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pipeline.settings import SinkSettings, StackSettings
+from pipeline.stack.endpoints import StackEndpoints
+
+
+@dataclass(frozen=True)
+class Targets:
+    course_db_url: str
+    attendance_db_url: str
+    assignment_db_url: str
+    calendar_db_url: str  # reads the read model
+    sink_db_url: str  # owns the calendar and cdcsync schemas
+    kafka_bootstrap_servers: str
+    connect_url: str
+
+    @property
+    def source_urls(self) -> dict[str, str]:
+        return {
+            "course": self.course_db_url,
+            "attendance": self.attendance_db_url,
+            "assignment": self.assignment_db_url,
+        }
+
+    @classmethod
+    def resolve(cls, env: Mapping[str, str] | None = None) -> Targets:
+        env = os.environ if env is None else env
+        local = StackEndpoints(StackSettings.from_env(env))
+        defaults = {**local.exports(), "CDCSYNC_SINK_DB_URL": local.sink_url}
+
+        def pick(key: str) -> str:
+            return env.get(key) or defaults[key]
+
+        return cls(
+            course_db_url=pick("COURSE_DB_URL"),
+            attendance_db_url=pick("ATTENDANCE_DB_URL"),
+            assignment_db_url=pick("ASSIGNMENT_DB_URL"),
+            calendar_db_url=pick("CALENDAR_DB_URL"),
+            sink_db_url=pick("CDCSYNC_SINK_DB_URL"),
+            kafka_bootstrap_servers=pick("KAFKA_BOOTSTRAP_SERVERS"),
+            connect_url=pick("CONNECT_URL"),
+        )
+
+    def sink_settings(self, env: Mapping[str, str] | None = None) -> SinkSettings:
+        env = dict(os.environ if env is None else env)
+        env.setdefault("KAFKA_BOOTSTRAP_SERVERS", self.kafka_bootstrap_servers)
+        env.setdefault("CDCSYNC_SINK_DB_URL", self.sink_db_url)
+        return SinkSettings.from_env(env)

@@ -1,0 +1,1 @@
+"""``cdcsync verify``: the spec's rules evaluated on the sources, compared with the calendar."""

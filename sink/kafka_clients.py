@@ -1,0 +1,33 @@
+"""The one place the librdkafka configuration of the sink's clients is built."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.settings import SinkSettings
+
+
+def consumer_config(settings: SinkSettings) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "group.id": settings.group_id,
+        # Offsets live in the calendar database; Kafka commits are informational.
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed",
+        "client.id": "cdcsync-sink",
+    }
+
+
+def producer_config(settings: SinkSettings) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "acks": "all",
+        "enable.idempotence": True,
+        "client.id": "cdcsync-sink-dead-letters",
+    }
+
+
+def admin_config(settings: SinkSettings) -> dict[str, Any]:
+    return {"bootstrap.servers": settings.bootstrap_servers, "client.id": "cdcsync-sink-admin"}
