@@ -47,10 +47,10 @@ class MessageRef:
 class ChangeEvent:
     """One committed row change of a source table, decoded exactly.
 
-    ``values`` holds the kept non-key columns of an upsert (empty for a delete).
-    ``unavailable`` names columns whose value Debezium replaced by its
-    unavailable-value placeholder (an unchanged TOASTed value): the sink keeps
-    the last known value for them. ``previous_key`` is set when the change moved
+    ``values`` holds the kept non-key columns the event carries. ``unavailable``
+    names the columns it does not: those Debezium replaced by its
+    unavailable-value placeholder (an unchanged TOASTed value), and every
+    column of a delete. The sink keeps the last known value for them. ``previous_key`` is set when the change moved
     the row from another primary key (Debezium's ``__debezium.oldkey`` header).
     """
 

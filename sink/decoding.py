@@ -82,7 +82,8 @@ def decode_change(
             operation=Operation.DELETE,
             key=_key(table, row, "before"),
             values={},
-            unavailable=frozenset(),
+            # The before image holds only the key (default replica identity).
+            unavailable=frozenset(table.column_names),
             position=position,
             committed_at=committed_at,
         )

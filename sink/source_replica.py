@@ -118,11 +118,11 @@ def _apply_statement(table: SourceTable) -> sql.Composed:
     has_prev = sql.SQL(" AND ").join(sql.SQL("s.{} IS NOT NULL").format(ident(_prev(n))) for n in table.key_names)
 
     def resolved(name: str) -> sql.Composable:
-        # Deletes keep the last known values; a placeholder keeps the last known
-        # value of this row, or of the previous key when the change moved the row.
+        # An unavailable value (a placeholder, or any column of a delete) keeps the
+        # last known value of this row, or of the previous key when the change moved
+        # the row; so deletes keep their values for a later move to read.
         return sql.SQL(
-            "CASE WHEN s._op = 'd' THEN cur.{c} "
-            "WHEN {n} = ANY(s._unavailable) THEN CASE WHEN {has_prev} THEN prev.{c} ELSE cur.{c} END "
+            "CASE WHEN {n} = ANY(s._unavailable) THEN CASE WHEN {has_prev} THEN prev.{c} ELSE cur.{c} END "
             "ELSE s.{c} END AS {c}"
         ).format(c=ident(name), n=sql.Literal(name), has_prev=has_prev)
 
