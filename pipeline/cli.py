@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from debezium.commands import connectors
 from pipeline.errors import CdcsyncError
 
 
@@ -23,6 +24,9 @@ def cli(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+
+
+cli.add_command(connectors)
 
 
 def main() -> None:

@@ -1,0 +1,109 @@
+"""``cdcsync connectors apply|status``: one thin function per command.
+
+Errors are raised as ``CdcsyncError`` subclasses; ``pipeline.cli.main`` turns
+them into a message and an exit code.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import click
+
+from debezium.connect_client import ConnectClient, ConnectorNotFound, ConnectorState
+from debezium.connector_spec import ConnectorSpec, load_connector_specs
+from pipeline.settings import StackSettings
+
+
+class ApplyOutcome(enum.Enum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+def apply_connector(client: ConnectClient, spec: ConnectorSpec) -> ApplyOutcome:
+    """Create or update ``spec`` so the running config equals it. Idempotent."""
+    try:
+        running = client.get_connector_config(spec.name)
+    except ConnectorNotFound:
+        running = None
+    if running is not None and spec.matches(running):
+        return ApplyOutcome.UNCHANGED
+    created = client.put_connector_config(spec.name, spec.config)
+    return ApplyOutcome.CREATED if created or running is None else ApplyOutcome.UPDATED
+
+
+def status_rows(states: Iterable[ConnectorState]) -> list[tuple[str, str, str, str, str]]:
+    """One row per task (one for a connector without tasks): connector, state, task, task state, worker."""
+    rows: list[tuple[str, str, str, str, str]] = []
+    for state in sorted(states, key=lambda s: s.name):
+        if not state.tasks:
+            rows.append((state.name, state.state, "-", "-", state.worker_id))
+        for task in state.tasks:
+            rows.append((state.name, state.state, str(task.id), task.state, task.worker_id))
+    return rows
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
+    lines = [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in (header, *rows)
+    ]
+    return "\n".join(lines)
+
+
+def _connect_url(url: str | None) -> str:
+    return url or StackSettings.from_env().connect_url
+
+
+connect_url_option = click.option(
+    "--connect-url",
+    envvar="CONNECT_URL",
+    show_envvar=True,
+    default=None,
+    help="Kafka Connect REST URL. Default: the local stack's (cdcsync stack env).",
+)
+
+
+@click.group()
+def connectors() -> None:
+    """Debezium connectors in Kafka Connect: one per service database."""
+
+
+@connectors.command("apply")
+@connect_url_option
+@click.option(
+    "--connectors-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="CDCSYNC_CONNECTORS_DIR",
+    show_envvar=True,
+    default=None,
+    help="Directory of connector JSON files. Default: the definitions shipped with cdcsync.",
+)
+def apply(connect_url: str | None, connectors_dir: Path | None) -> None:
+    """Create or update every connector so Kafka Connect runs the definitions (idempotent)."""
+    specs = load_connector_specs(connectors_dir)
+    with ConnectClient(_connect_url(connect_url)) as client:
+        for spec in specs:
+            click.echo(f"{spec.name}: {apply_connector(client, spec).value}")
+
+
+@connectors.command("status")
+@connect_url_option
+def status(connect_url: str | None) -> None:
+    """Connector and task states, as a table."""
+    with ConnectClient(_connect_url(connect_url)) as client:
+        states = client.list_connectors()
+    if not states:
+        click.echo("no connectors (run: cdcsync connectors apply)")
+        return
+    click.echo(format_table(("CONNECTOR", "STATE", "TASK", "TASK STATE", "WORKER"), status_rows(states.values())))
+    for state in sorted(states.values(), key=lambda s: s.name):
+        if state.trace:
+            click.echo(f"{state.name}: {state.trace.splitlines()[0]}", err=True)
+        for task in state.tasks:
+            if task.trace:
+                click.echo(f"{state.name} task {task.id}: {task.trace.splitlines()[0]}", err=True)
