@@ -1,0 +1,22 @@
+# The cdcsync image: the CLI, the sink daemon and the connector definitions.
+#   docker build -t cdcsync:0.1.0 .
+# compose/docker-compose.yml builds and uses it for `cdcsync connectors apply`
+# and `cdcsync sink run`.
+
+FROM python:3.11.13-slim-bookworm AS build
+WORKDIR /src
+COPY pyproject.toml ./
+COPY pipeline ./pipeline
+COPY debezium ./debezium
+COPY sink ./sink
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+FROM python:3.11.13-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
+    && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin cdcsync
+USER 10001
+ENTRYPOINT ["cdcsync"]
+CMD ["--help"]
