@@ -166,6 +166,10 @@ class ConnectClient:
         status, _ = self._request_with_status("PUT", f"/connectors/{_segment(name)}/config", dict(config))
         return status == 201
 
+    def delete_connector(self, name: str) -> None:
+        """Stop and remove the connector. Its offsets and replication slot stay. Raises ``ConnectorNotFound``."""
+        self._request("DELETE", f"/connectors/{_segment(name)}")
+
     def connector_status(self, name: str) -> ConnectorState:
         return ConnectorState.from_json(self._request("GET", f"/connectors/{_segment(name)}/status"))
 
