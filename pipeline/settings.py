@@ -117,10 +117,8 @@ class SinkSettings:
     batch_max_wait_ms: int
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: str | None) -> SinkSettings:
-        """Read the sink's settings; ``overrides`` (CLI options) win over the environment."""
-        env = dict(os.environ if env is None else env)
-        env.update({k: v for k, v in overrides.items() if v is not None})
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SinkSettings:
+        env = os.environ if env is None else env
         bootstrap = env.get("KAFKA_BOOTSTRAP_SERVERS")
         if not bootstrap:
             raise ConfigError(

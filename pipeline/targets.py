@@ -52,8 +52,12 @@ class Targets:
             connect_url=pick("CONNECT_URL"),
         )
 
-    def sink_settings(self, env: Mapping[str, str] | None = None) -> SinkSettings:
-        env = dict(os.environ if env is None else env)
-        env.setdefault("KAFKA_BOOTSTRAP_SERVERS", self.kafka_bootstrap_servers)
-        env.setdefault("CDCSYNC_SINK_DB_URL", self.sink_db_url)
+    def sink_settings(self, overrides: Mapping[str, str] | None = None) -> SinkSettings:
+        """The sink's settings: ``overrides`` (CLI options), then the environment, then these targets."""
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
+            "CDCSYNC_SINK_DB_URL": self.sink_db_url,
+            **(overrides or {}),
+        }
         return SinkSettings.from_env(env)

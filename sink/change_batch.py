@@ -25,6 +25,8 @@ class ChangeBatch:
     def __init__(self) -> None:
         self._changes: dict[tuple[SourceTable, Key], ChangeEvent] = {}
         self._known_values: dict[tuple[SourceTable, Key], dict[str, Value]] = {}
+        # Row -> the replica key its still-unavailable columns are to be read from.
+        self._origins: dict[tuple[SourceTable, Key], Key] = {}
         self._next_offsets: dict[TopicPartition, int] = {}
         self._newest_commit: dict[TopicPartition, datetime] = {}
         self.message_count = 0
@@ -43,26 +45,47 @@ class ChangeBatch:
         current = self._changes.get(row)
         if current is not None and current.position > event.position:
             return
+        moved = event.previous_key is not None
         if event.unavailable:
             event = self._fill_unavailable(event)
+        else:
+            self._origins.pop(row, None)
         self._changes[row] = event
         if event.operation is Operation.UPSERT:
-            self._known_values.setdefault(row, {}).update(event.values)
+            if moved:  # a moved row starts from its previous key's state, not its own earlier life
+                self._known_values[row] = dict(event.values)
+            else:
+                self._known_values.setdefault(row, {}).update(event.values)
 
     def _fill_unavailable(self, event: ChangeEvent) -> ChangeEvent:
-        sources = [self._known_values.get((event.table, event.key), {})]
+        """Fill unavailable columns from what the batch knows of the row's latest state.
+
+        A moved row's latest state is its previous key's (never its new key's
+        earlier life). Columns the batch never saw since a move stay unavailable
+        and are read from the replica row of the key the move came from, followed
+        through chains of moves within the batch.
+        """
+        row = (event.table, event.key)
         if event.previous_key is not None:
-            sources.append(self._known_values.get((event.table, event.previous_key), {}))
+            previous = (event.table, event.previous_key)
+            known = self._known_values.get(previous, {})
+            origin: Key | None = self._origins.get(previous, event.previous_key)
+        else:
+            known = self._known_values.get(row, {})
+            origin = self._origins.get(row)
         values = dict(event.values)
-        still_unavailable = set()
+        missing = set()
         for column in event.unavailable:
-            for known in sources:
-                if column in known:
-                    values[column] = known[column]
-                    break
+            if column in known:
+                values[column] = known[column]
             else:
-                still_unavailable.add(column)
-        return replace(event, values=values, unavailable=frozenset(still_unavailable))
+                missing.add(column)
+        if missing and origin is not None:
+            self._origins[row] = origin
+        else:
+            self._origins.pop(row, None)
+            origin = None
+        return replace(event, values=values, unavailable=frozenset(missing), previous_key=origin)
 
     def changes_by_table(self) -> dict[SourceTable, list[ChangeEvent]]:
         grouped: dict[SourceTable, list[ChangeEvent]] = defaultdict(list)

@@ -51,7 +51,9 @@ class ChangeEvent:
     names the columns it does not: those Debezium replaced by its
     unavailable-value placeholder (an unchanged TOASTed value), and every
     column of a delete. The sink keeps the last known value for them. ``previous_key`` is set when the change moved
-    the row from another primary key (Debezium's ``__debezium.oldkey`` header).
+    the row from another primary key (Debezium's ``__debezium.oldkey`` header);
+    unavailable values are then read from that key's row. Within a batch it may
+    point further back, to where a chain of moves started.
     """
 
     table: SourceTable

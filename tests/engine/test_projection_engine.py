@@ -67,6 +67,7 @@ def _apply(writer: CalendarWriter, messages: list[tuple[MessageRef, SimulatedMes
 def test_calendar_equals_rules_under_any_delivery(fresh_database: str, seed: int) -> None:
     rng = random.Random(seed)
     source = SourceSimulator(rng)
+    source.seed_base_state()
     for _ in range(rng.randint(60, 160)):
         source.random_transaction()
 
@@ -87,4 +88,3 @@ def test_calendar_equals_rules_under_any_delivery(fresh_database: str, seed: int
         report.extra[:3],
         [(w.expected, w.differing_columns) for w in report.wrong[:3]],
     )
-    assert report.expected_rows > 0

@@ -171,6 +171,36 @@ class SourceSimulator:
             return f"{prefix} " + "long ✓ " * self.rng.randint(400, 800)
         return f"{prefix} {self.rng.randint(0, 10**6)} «ü»"
 
+    def seed_base_state(self) -> None:
+        """A few courses with attendees, lectures, windows and assignments, in one transaction."""
+        for _ in range(3):
+            course = Course(self.new_id(), self._text("Course"))
+            self.insert(COURSES, course)
+            for user in range(1, 6):
+                self.insert(ENROLLMENTS, Enrollment(course.id, user, "active"))
+            start = self._time()
+            lecture = Lecture(
+                self.new_id(), course.id, self._text("Lecture"), start, start + timedelta(hours=1), "A1", False
+            )
+            self.insert(LECTURES, lecture)
+            self.insert(
+                ATTENDANCE_WINDOWS, AttendanceWindow(self.new_id(), lecture.id, start, start + timedelta(minutes=10))
+            )
+            self.insert(
+                ASSIGNMENTS,
+                Assignment(
+                    self.new_id(),
+                    course.id,
+                    self._text("Assignment"),
+                    self._text("Details"),
+                    Decimal("10.00"),
+                    start,
+                    start + timedelta(days=3),
+                    True,
+                ),
+            )
+        self.commit()
+
     def random_transaction(self) -> None:
         for _ in range(self.rng.choice((1, 1, 1, 2, 3))):
             self.random_change()

@@ -1,0 +1,55 @@
+"""``cdcsync sink ...``: run the sink daemon in the foreground, or manage the background one."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+import click
+
+from pipeline.targets import Targets
+from sink.consumer_loop import SinkDaemon
+
+logger = logging.getLogger(__name__)
+
+
+@click.group()
+def sink() -> None:
+    """The sink daemon: Kafka change topics -> calendar.calendar_entries."""
+
+
+@sink.command("run")
+@click.option("--bootstrap-servers", envvar="KAFKA_BOOTSTRAP_SERVERS", show_envvar=True, help="Kafka bootstrap servers.")
+@click.option(
+    "--db-url",
+    envvar="CDCSYNC_SINK_DB_URL",
+    show_envvar=True,
+    help="Calendar database, as a role that owns the calendar and cdcsync schemas.",
+)
+@click.option("--group", envvar="CDCSYNC_SINK_GROUP", show_envvar=True, help="Consumer group id.")
+def run(bootstrap_servers: str | None, db_url: str | None, group: str | None) -> None:
+    """Consume the change topics and keep the calendar equal to the rules, until SIGTERM or SIGINT.
+
+    Without options, the local stack's Kafka and calendar database are used.
+    """
+    targets = Targets.resolve()
+    overrides = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+        "CDCSYNC_SINK_DB_URL": db_url,
+        "CDCSYNC_SINK_GROUP": group,
+    }
+    settings = targets.sink_settings(overrides={k: v for k, v in overrides.items() if v})
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        logger.info("received %s: finishing the current batch and leaving the group", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    stats = SinkDaemon(settings).run(stop)
+    logger.info(
+        "sink stopped after %d batches: %d messages, %d dead letters", stats.batches, stats.messages, stats.dead_letters
+    )
