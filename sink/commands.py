@@ -21,7 +21,9 @@ def sink() -> None:
 
 
 @sink.command("run")
-@click.option("--bootstrap-servers", envvar="KAFKA_BOOTSTRAP_SERVERS", show_envvar=True, help="Kafka bootstrap servers.")
+@click.option(
+    "--bootstrap-servers", envvar="KAFKA_BOOTSTRAP_SERVERS", show_envvar=True, help="Kafka bootstrap servers."
+)
 @click.option(
     "--db-url",
     envvar="CDCSYNC_SINK_DB_URL",

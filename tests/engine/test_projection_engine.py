@@ -36,7 +36,7 @@ def _deliveries(
     """Interleave topics at random, keeping each partition's order; re-send ranges
     as Connect does after a restart (at new offsets) and replay old offsets."""
     logs = {topic: list(messages) for topic, messages in topics.items()}
-    for topic, log in logs.items():
+    for log in logs.values():
         for _ in range(rng.randint(0, 3)):
             if log:
                 start = rng.randrange(len(log))

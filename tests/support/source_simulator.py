@@ -206,7 +206,7 @@ class SourceSimulator:
             self.random_change()
         self.commit()
 
-    def random_change(self) -> None:  # noqa: PLR0912, PLR0915 - one branch per kind of change
+    def random_change(self) -> None:
         r = self.rng
         courses = [key[0] for key in self.tables[COURSES]]
         lectures = [key[0] for key in self.tables[LECTURES]]
