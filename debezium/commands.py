@@ -14,6 +14,7 @@ import click
 
 from debezium.connect_client import ConnectClient, ConnectorNotFound, ConnectorState
 from debezium.connector_spec import ConnectorSpec, load_connector_specs
+from pipeline.errors import ConnectError
 from pipeline.settings import StackSettings
 
 
@@ -23,16 +24,22 @@ class ApplyOutcome(enum.Enum):
     UNCHANGED = "unchanged"
 
 
-def apply_connector(client: ConnectClient, spec: ConnectorSpec) -> ApplyOutcome:
-    """Create or update ``spec`` so the running config equals it. Idempotent."""
+def planned_outcome(client: ConnectClient, spec: ConnectorSpec) -> ApplyOutcome:
+    """What applying ``spec`` would do, judged from the running config."""
     try:
         running = client.get_connector_config(spec.name)
     except ConnectorNotFound:
-        running = None
-    if running is not None and spec.matches(running):
-        return ApplyOutcome.UNCHANGED
+        return ApplyOutcome.CREATED
+    return ApplyOutcome.UNCHANGED if spec.matches(running) else ApplyOutcome.UPDATED
+
+
+def apply_connector(client: ConnectClient, spec: ConnectorSpec) -> ApplyOutcome:
+    """Create or update ``spec`` so the running config equals it. Idempotent."""
+    planned = planned_outcome(client, spec)
+    if planned is ApplyOutcome.UNCHANGED:
+        return planned
     created = client.put_connector_config(spec.name, spec.config)
-    return ApplyOutcome.CREATED if created or running is None else ApplyOutcome.UPDATED
+    return ApplyOutcome.CREATED if created else ApplyOutcome.UPDATED
 
 
 def status_rows(states: Iterable[ConnectorState]) -> list[tuple[str, str, str, str, str]]:
@@ -83,12 +90,31 @@ def connectors() -> None:
     default=None,
     help="Directory of connector JSON files. Default: the definitions shipped with cdcsync.",
 )
-def apply(connect_url: str | None, connectors_dir: Path | None) -> None:
+@click.option("--dry-run", is_flag=True, help="Validate through Connect and say what would change; change nothing.")
+def apply(connect_url: str | None, connectors_dir: Path | None, dry_run: bool) -> None:
     """Create or update every connector so Kafka Connect runs the definitions (idempotent)."""
     specs = load_connector_specs(connectors_dir)
     with ConnectClient(_connect_url(connect_url)) as client:
+        if dry_run:
+            _dry_run(client, specs)
+            return
         for spec in specs:
             click.echo(f"{spec.name}: {apply_connector(client, spec).value}")
+
+
+def _dry_run(client: ConnectClient, specs: Sequence[ConnectorSpec]) -> None:
+    invalid = []
+    for spec in specs:
+        errors = client.validate_connector_config(spec.name, spec.config)
+        verdict = "invalid" if errors else f"would be {planned_outcome(client, spec).value}"
+        click.echo(f"{spec.name}: {verdict}")
+        for key, messages in errors.items():
+            for message in messages:
+                click.echo(f"  {key}: {message}")
+        if errors:
+            invalid.append(spec.name)
+    if invalid:
+        raise ConnectError(f"Kafka Connect rejects {', '.join(invalid)}; nothing was applied")
 
 
 @connectors.command("status")

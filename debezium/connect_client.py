@@ -69,6 +69,17 @@ def error_for_response(method: str, path: str, status: int, message: str) -> Con
     return ConnectRequestFailed(method, path, status, message or "(no message)")
 
 
+def validation_errors(body: Any) -> dict[str, tuple[str, ...]]:
+    """The properties with errors in a validate answer (``configs[].value.{name, errors}``). Pure."""
+    errors: dict[str, tuple[str, ...]] = {}
+    for entry in (body or {}).get("configs") or ():
+        value = entry.get("value") or {}
+        messages = tuple(str(m) for m in value.get("errors") or ())
+        if messages:
+            errors[str(value.get("name"))] = messages
+    return errors
+
+
 def is_retryable(error: ConnectError) -> bool:
     """Only a rebalance is worth retrying: every other answer would repeat itself."""
     return isinstance(error, RebalanceInProgress)
@@ -169,6 +180,16 @@ class ConnectClient:
     def delete_connector(self, name: str) -> None:
         """Stop and remove the connector. Its offsets and replication slot stay. Raises ``ConnectorNotFound``."""
         self._request("DELETE", f"/connectors/{_segment(name)}")
+
+    def validate_connector_config(self, name: str, config: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+        """Ask the plugin to validate ``config`` without applying it: the errors per property.
+
+        Debezium's validation also tries the database connection. Only error texts are
+        returned, never values (the worker has resolved the placeholders in them).
+        """
+        plugin = _segment(config["connector.class"])
+        body = self._request("PUT", f"/connector-plugins/{plugin}/config/validate", {**config, "name": name})
+        return validation_errors(body)
 
     def connector_status(self, name: str) -> ConnectorState:
         return ConnectorState.from_json(self._request("GET", f"/connectors/{_segment(name)}/status"))

@@ -15,6 +15,7 @@ from debezium.connect_client import (
     backoff_delays,
     error_for_response,
     is_retryable,
+    validation_errors,
 )
 from pipeline.errors import ConnectError
 
@@ -99,3 +100,16 @@ def test_status_table_has_one_row_per_task() -> None:
     table = format_table(("CONNECTOR", "STATE", "TASK", "TASK STATE", "WORKER"), rows).splitlines()
     assert table[0].split() == ["CONNECTOR", "STATE", "TASK", "TASK", "STATE", "WORKER"]
     assert len(table) == 3
+
+
+def test_validation_errors_keep_only_properties_with_errors() -> None:
+    body = {
+        "name": "io.debezium.connector.postgresql.PostgresConnector",
+        "error_count": 1,
+        "configs": [
+            {"value": {"name": "database.password", "value": "[hidden]", "errors": []}},
+            {"value": {"name": "database.hostname", "value": "127.0.0.1", "errors": ["Error while validating"]}},
+        ],
+    }
+    assert validation_errors(body) == {"database.hostname": ("Error while validating",)}
+    assert validation_errors({"configs": []}) == {}
