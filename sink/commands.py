@@ -9,7 +9,9 @@ from types import FrameType
 
 import click
 
+from pipeline.settings import StackSettings
 from pipeline.targets import Targets
+from sink.background import BackgroundSink
 from sink.consumer_loop import SinkDaemon
 
 logger = logging.getLogger(__name__)
@@ -55,3 +57,10 @@ def run(bootstrap_servers: str | None, db_url: str | None, group: str | None) ->
     logger.info(
         "sink stopped after %d batches: %d messages, %d dead letters", stats.batches, stats.messages, stats.dead_letters
     )
+
+
+@sink.command("stop")
+def stop() -> None:
+    """Stop the background sink that `cdcsync up` started (SIGTERM; it leaves the group cleanly)."""
+    was_running = BackgroundSink(StackSettings.from_env().home).stop()
+    click.echo("sink: stopped" if was_running else "sink: was not running")

@@ -1,0 +1,72 @@
+"""Top-level commands: ``up``, ``down``, ``status`` and ``demo``."""
+
+from __future__ import annotations
+
+import click
+
+from pipeline.demo import run_demo
+from pipeline.errors import VerifyMismatch
+from pipeline.lifecycle import bring_down, bring_up, local_targets
+from pipeline.settings import StackSettings
+from pipeline.status_report import status_lines
+from pipeline.targets import Targets
+from pipeline.verification.commands import render_report
+
+
+def _step(what: str, seconds: float) -> None:
+    click.echo(f"  {what}  [{seconds:.1f}s]")
+
+
+@click.command()
+@click.option("--demo-data/--no-demo-data", default=True, help="Load the demo data set into empty source databases.")
+@click.option("--catch-up-timeout", type=float, default=300.0, help="Seconds to wait for the calendar to catch up.")
+def up(demo_data: bool, catch_up_timeout: float) -> None:
+    """Start the local stack, source schemas, connectors and the background sink; return once caught up.
+
+    Ports and the state directory come from CDCSYNC_HOME, CDCSYNC_PG_PORT, CDCSYNC_KAFKA_PORT,
+    CDCSYNC_KAFKA_CONTROLLER_PORT and CDCSYNC_CONNECT_PORT; the roles' password from CDCSYNC_STACK_PASSWORD.
+    """
+    settings = StackSettings.from_env()
+    click.echo(f"cdcsync up ({settings.home})")
+    bring_up(settings, _step, demo_data=demo_data, catch_up_timeout=catch_up_timeout)
+    click.echo('ready: eval "$(cdcsync stack env)" to reach it; cdcsync status shows lag and freshness')
+
+
+@click.command()
+def down() -> None:
+    """Stop the background sink and every part of the local stack this project started."""
+    for part, was_running in bring_down(StackSettings.from_env()):
+        click.echo(f"  {part}: {'stopped' if was_running else 'was not running'}")
+
+
+@click.command()
+@click.option("--group", envvar="CDCSYNC_SINK_GROUP", show_envvar=True, default="cdcsync-calendar-sink")
+def status(group: str) -> None:
+    """The stack, the connectors, and the sink's lag and freshness per topic partition."""
+    for line in status_lines(StackSettings.from_env(), Targets.resolve(), group):
+        click.echo(line)
+
+
+@click.command()
+@click.option("--duration", type=float, default=30.0, help="Seconds to write changes for.")
+@click.option("--rate", type=float, default=20.0, help="Changes per second written into the services.")
+@click.option("--seed", type=int, default=7, help="Seed of the change stream.")
+def demo(duration: float, rate: float, seed: int) -> None:
+    """Run `up`, write realistic changes into the services while showing the calendar follow, then summarize.
+
+    The stack is left running; `cdcsync down` stops it.
+    """
+    settings = StackSettings.from_env()
+    click.echo(f"cdcsync up ({settings.home})")
+    bring_up(settings, _step)
+    click.echo(
+        f"writing ~{rate:.0f} changes/s into the course, attendance and assignment databases for {duration:.0f}s"
+    )
+    summary = run_demo(local_targets(settings), duration, rate, seed, click.echo)
+    for line in summary.lines():
+        click.echo(line)
+    if not summary.verify.clean:
+        for line in render_report(summary.verify, 10):
+            click.echo(line)
+        raise VerifyMismatch("the calendar differs from the rules after the demo")
+    click.echo("the stack is still running: cdcsync status | cdcsync verify | cdcsync down")

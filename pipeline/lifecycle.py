@@ -1,0 +1,116 @@
+"""``cdcsync up`` and ``down``: the whole pipeline on the local stack, in order.
+
+up: stack parts -> source schemas (and demo data when the sources are empty)
+-> connectors, until RUNNING -> the background sink -> wait until verify is clean.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+from debezium.commands import apply_connector
+from debezium.connect_client import ConnectClient, ConnectorNotFound
+from debezium.connector_spec import load_connector_specs
+from pipeline.errors import CdcsyncError, StackError
+from pipeline.settings import StackSettings
+from pipeline.sources.demo_data import load_demo_data
+from pipeline.sources.setup import ensure_source_schemas
+from pipeline.stack.endpoints import SERVICE_DATABASES, StackEndpoints
+from pipeline.stack.local_stack import LocalStack
+from pipeline.stack.processes import wait_until
+from pipeline.targets import Targets
+from pipeline.verification.commands import render_report, verify_until_clean
+from sink.background import BackgroundSink
+
+Step = Callable[[str, float], None]  # (what became ready, seconds it took)
+
+
+def local_targets(settings: StackSettings) -> Targets:
+    """The local stack's endpoints, whatever the environment says."""
+    endpoints = StackEndpoints(settings)
+    exports = endpoints.exports()
+    return Targets(
+        course_db_url=exports["COURSE_DB_URL"],
+        attendance_db_url=exports["ATTENDANCE_DB_URL"],
+        assignment_db_url=exports["ASSIGNMENT_DB_URL"],
+        calendar_db_url=exports["CALENDAR_DB_URL"],
+        sink_db_url=endpoints.sink_url,
+        kafka_bootstrap_servers=exports["KAFKA_BOOTSTRAP_SERVERS"],
+        connect_url=exports["CONNECT_URL"],
+    )
+
+
+def apply_connectors_and_wait(connect_url: str, timeout: float) -> list[str]:
+    """Create or update every packaged connector, then wait until all run. Returns lines to show."""
+    lines = []
+    with ConnectClient(connect_url) as client:
+        specs = load_connector_specs()
+        for spec in specs:
+            lines.append(f"connector {spec.name}: {apply_connector(client, spec).value}")
+
+        def all_running() -> bool:
+            try:
+                return all(client.connector_status(spec.name).running for spec in specs)
+            except ConnectorNotFound:
+                return False
+
+        try:
+            wait_until(all_running, timeout, "the connectors to be RUNNING")
+        except TimeoutError:
+            states = {spec.name: client.connector_status(spec.name) for spec in specs}
+            failed = "; ".join(
+                f"{n}: {s.state} {s.trace or ''}".strip()[:300] for n, s in states.items() if not s.running
+            )
+            raise StackError("connect", f"connectors not RUNNING after {timeout:.0f}s: {failed}") from None
+    return lines
+
+
+def bring_up(settings: StackSettings, step: Step, demo_data: bool = True, catch_up_timeout: float = 300.0) -> None:
+    """Idempotent: parts already running are left as they are."""
+    stack = LocalStack(settings)
+    stack.up(timeout=180.0, on_ready=lambda status, seconds: step(f"{status.name}: {status.detail}", seconds))
+    targets = local_targets(settings)
+
+    started = time.monotonic()
+    created = [service for service in SERVICE_DATABASES if ensure_source_schemas(service, targets.source_urls[service])]
+    loaded = demo_data and load_demo_data(targets.source_urls)
+    step(
+        f"source schemas: {'created ' + ', '.join(created) if created else 'present'}"
+        f"{'; demo data loaded' if loaded else ''}",
+        time.monotonic() - started,
+    )
+
+    started = time.monotonic()
+    for line in apply_connectors_and_wait(targets.connect_url, timeout=120.0):
+        step(line, time.monotonic() - started)
+
+    started = time.monotonic()
+    sink = BackgroundSink(settings.home)
+    started_now = sink.start(env=_sink_env(targets))
+    step(f"sink: {'started' if started_now else 'already running'} (log: {sink.log_file})", time.monotonic() - started)
+
+    started = time.monotonic()
+    report = verify_until_clean(targets, catch_up_timeout)
+    if not report.clean:
+        raise CdcsyncError(
+            f"the calendar did not catch up within {catch_up_timeout:.0f}s "
+            f"(sink log: {sink.log_file}):\n" + "\n".join(render_report(report, 5))
+        )
+    step(f"calendar caught up: {report.actual_rows} rows equal the rules", time.monotonic() - started)
+
+
+def _sink_env(targets: Targets) -> dict[str, str]:
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": targets.kafka_bootstrap_servers,
+        "CDCSYNC_SINK_DB_URL": targets.sink_db_url,
+    }
+
+
+def bring_down(settings: StackSettings) -> list[tuple[str, bool]]:
+    """Stop the background sink, then the stack parts; (part, was running) pairs."""
+    results = [("sink", BackgroundSink(settings.home).stop())]
+    results.extend(LocalStack(settings).down())
+    return results
