@@ -53,6 +53,15 @@ def status_rows(states: Iterable[ConnectorState]) -> list[tuple[str, str, str, s
     return rows
 
 
+def trace_summary(trace: str) -> str:
+    """A Java stack trace in one line: its first line, and the root cause when there is one."""
+    lines = trace.strip().splitlines()
+    if not lines:
+        return ""
+    causes = [line.strip() for line in lines if line.startswith("Caused by:")]
+    return f"{lines[0]} ({causes[-1]})" if causes else lines[0]
+
+
 def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
     lines = [
@@ -129,7 +138,7 @@ def status(connect_url: str | None) -> None:
     click.echo(format_table(("CONNECTOR", "STATE", "TASK", "TASK STATE", "WORKER"), status_rows(states.values())))
     for state in sorted(states.values(), key=lambda s: s.name):
         if state.trace:
-            click.echo(f"{state.name}: {state.trace.splitlines()[0]}", err=True)
+            click.echo(f"{state.name}: {trace_summary(state.trace)}", err=True)
         for task in state.tasks:
             if task.trace:
-                click.echo(f"{state.name} task {task.id}: {task.trace.splitlines()[0]}", err=True)
+                click.echo(f"{state.name} task {task.id}: {trace_summary(task.trace)}", err=True)

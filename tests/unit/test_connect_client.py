@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from debezium.commands import format_table, status_rows
+from debezium.commands import format_table, status_rows, trace_summary
 from debezium.connect_client import (
     ConnectClient,
     ConnectorNotFound,
@@ -113,3 +113,17 @@ def test_validation_errors_keep_only_properties_with_errors() -> None:
     }
     assert validation_errors(body) == {"database.hostname": ("Error while validating",)}
     assert validation_errors({"configs": []}) == {}
+
+
+def test_trace_summary_names_the_root_cause() -> None:
+    trace = (
+        "org.apache.kafka.connect.errors.ConnectException: Unable to create filtered publication cdcsync_course\n"
+        "\tat io.debezium.X.y(X.java:1)\n"
+        "Caused by: org.postgresql.util.PSQLException: ERROR: permission denied for database course\n"
+        "\t... 16 more\n"
+    )
+    assert trace_summary(trace) == (
+        "org.apache.kafka.connect.errors.ConnectException: Unable to create filtered publication cdcsync_course"
+        " (Caused by: org.postgresql.util.PSQLException: ERROR: permission denied for database course)"
+    )
+    assert trace_summary("Boom\n\tat a.b") == "Boom"
