@@ -155,3 +155,10 @@ def test_config_is_read_only() -> None:
     spec = _by_service()["course"]
     with pytest.raises(TypeError):
         spec.config["slot.name"] = "other"  # type: ignore[index]
+
+
+def test_publication_statement_lists_exactly_the_captured_tables() -> None:
+    statement = _by_service()["course"].create_publication_statement().as_string(None)
+    assert statement == (
+        'CREATE PUBLICATION "cdcsync_course" FOR TABLE "public"."courses", "public"."lectures", "public"."enrollments"'
+    )
