@@ -13,6 +13,7 @@ import click
 
 from debezium.commands import connectors
 from pipeline.errors import CdcsyncError
+from pipeline.stack.commands import stack
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -27,6 +28,7 @@ def cli(verbose: bool) -> None:
 
 
 cli.add_command(connectors)
+cli.add_command(stack)
 
 
 def main() -> None:

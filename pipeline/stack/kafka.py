@@ -150,7 +150,13 @@ class LocalKafka:
     def _write_config(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(render_properties(broker_properties(self._settings, self.data_dir)), "utf-8")
-        self.log4j_config.write_text(log4j2_properties({"kafka.request.logger": "WARN"}), encoding="utf-8")
+        # Per-partition chatter (state changes, loading the 50 offsets partitions) buries what matters.
+        levels = {
+            "kafka.request.logger": "WARN",
+            "state.change.logger": "WARN",
+            "org.apache.kafka.coordinator": "WARN",
+        }
+        self.log4j_config.write_text(log4j2_properties(levels), encoding="utf-8")
 
     def _format_storage(self, java: JavaRuntime) -> None:
         """Format the log directory on first start only (``meta.properties`` marks a formatted one)."""

@@ -1,0 +1,74 @@
+"""``cdcsync stack up|down|status|env``: one thin function per verb."""
+
+from __future__ import annotations
+
+import shlex
+import time
+
+import click
+
+from pipeline.errors import StackError
+from pipeline.settings import StackSettings
+from pipeline.stack.endpoints import StackEndpoints
+from pipeline.stack.local_stack import LocalStack
+from pipeline.stack.parts import PartStatus
+
+_SETTINGS_HELP = (
+    "Settings come from the environment: CDCSYNC_HOME (state directory, default ./.cdcsync), "
+    "CDCSYNC_PG_PORT (15432), CDCSYNC_KAFKA_PORT (19092), CDCSYNC_KAFKA_CONTROLLER_PORT (19093), "
+    "CDCSYNC_CONNECT_PORT (18083), CDCSYNC_STACK_PASSWORD, CDCSYNC_POSTGRES (auto|embedded|system)."
+)
+
+
+@click.group(
+    "stack",
+    help=f"The local development stack (PostgreSQL, Kafka, Kafka Connect + Debezium) without Docker, "
+    f"bound to 127.0.0.1.\n\n{_SETTINGS_HELP}",
+)
+def stack() -> None:
+    pass
+
+
+@stack.command("up")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=180.0,
+    envvar="CDCSYNC_STACK_TIMEOUT",
+    show_envvar=True,
+    help="Seconds each part may take to become healthy.",
+)
+def up(timeout: float) -> None:
+    """Start PostgreSQL, Kafka and Kafka Connect; a no-op for parts already running."""
+    started = time.monotonic()
+    LocalStack(StackSettings.from_env()).up(timeout, on_ready=_echo_ready)
+    click.echo(f'stack up in {time.monotonic() - started:.1f}s; use it with: eval "$(cdcsync stack env)"')
+
+
+@stack.command("down")
+def down() -> None:
+    """Stop every part that `stack up` started, in reverse order; nothing else is touched."""
+    for name, was_running in LocalStack(StackSettings.from_env()).down():
+        click.echo(f"{name:<9} {'stopped' if was_running else 'was not running'}")
+
+
+@stack.command("status")
+def status() -> None:
+    """Show each part; exits 3 if any part is not running and healthy."""
+    statuses = LocalStack(StackSettings.from_env()).status()
+    for part in statuses:
+        click.echo(f"{part.name:<9} {'up' if part.running else 'DOWN':<5} {part.detail}  [log: {part.log_file}]")
+    down_parts = [part.name for part in statuses if not part.running]
+    if down_parts:
+        raise StackError("stack", f"not running: {', '.join(down_parts)}; start it with `cdcsync stack up`")
+
+
+@stack.command("env")
+def env() -> None:
+    """Print `export KEY=value` lines for the running stack: eval "$(cdcsync stack env)"."""
+    for key, value in StackEndpoints(StackSettings.from_env()).exports().items():
+        click.echo(f"export {key}={shlex.quote(value)}")
+
+
+def _echo_ready(part: PartStatus, seconds: float) -> None:
+    click.echo(f"{part.name:<9} ready in {seconds:5.1f}s  {part.detail}")

@@ -1,0 +1,108 @@
+"""The whole local stack: PostgreSQL, then Kafka, then Kafka Connect; stopped in reverse."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from pipeline.errors import StackError
+from pipeline.settings import StackSettings
+from pipeline.stack.connect import LocalConnect
+from pipeline.stack.jvm import JavaRuntime, JvmArtifacts
+from pipeline.stack.kafka import LocalKafka
+from pipeline.stack.parts import PartStatus
+from pipeline.stack.postgres import LocalPostgres
+
+logger = logging.getLogger(__name__)
+
+OnReady = Callable[[PartStatus, float], None]
+
+
+class StackPart(Protocol):
+    def start(self, timeout: float) -> None: ...
+
+    def stop(self) -> bool: ...
+
+    def status(self) -> PartStatus: ...
+
+
+class DatabasePart(StackPart, Protocol):
+    def bootstrap(self) -> None: ...
+
+
+class LocalStack:
+    """Starts, stops and reports the parts in dependency order. Construction touches nothing."""
+
+    def __init__(
+        self,
+        settings: StackSettings,
+        *,
+        artifacts: JvmArtifacts | None = None,
+        postgres: DatabasePart | None = None,
+        kafka: StackPart | None = None,
+        connect: StackPart | None = None,
+    ) -> None:
+        """The keyword arguments replace a part (tests pass stand-ins); by default each is the real one."""
+        self._artifacts = artifacts or JvmArtifacts(settings)
+        self._postgres = postgres or LocalPostgres(settings)
+        self._kafka = kafka or LocalKafka(settings, self._artifacts)
+        self._connect = connect or LocalConnect(settings, self._artifacts)
+
+    @property
+    def parts(self) -> tuple[tuple[str, StackPart], ...]:
+        """(name, part) in start order."""
+        return (("postgres", self._postgres), ("kafka", self._kafka), ("connect", self._connect))
+
+    def up(self, timeout: float, on_ready: OnReady | None = None) -> None:
+        """Start every part that is not running and wait until each is healthy. Idempotent.
+
+        ``timeout`` is the time each part may take to become healthy; resolving
+        the jars (first run only) has its own, longer limit. ``on_ready`` is
+        called with each part's status and the seconds it took, as it becomes ready.
+        """
+        report = on_ready or (lambda status, seconds: None)
+
+        # Check Java and resolve the jars first, so a missing JDK or Maven
+        # fails before anything is started.
+        started = time.monotonic()
+        JavaRuntime.detect()
+        resolved = self._artifacts.ensure()
+        detail = "resolved by Maven" if resolved else "current, no Maven run"
+        report(PartStatus("jvm", True, f"{detail} ({self._artifacts.root})", self._artifacts.log_file), _since(started))
+
+        started = time.monotonic()
+        self._postgres.start(timeout)
+        self._postgres.bootstrap()
+        report(self._postgres.status(), _since(started))
+
+        for part in (self._kafka, self._connect):
+            started = time.monotonic()
+            part.start(timeout)
+            report(part.status(), _since(started))
+
+    def down(self) -> list[tuple[str, bool]]:
+        """Stop, in reverse order, every part this stack started; nothing else is signalled.
+
+        Returns (part, was running) pairs. Tries every part even if one fails,
+        then raises the first failure.
+        """
+        results: list[tuple[str, bool]] = []
+        failures: list[StackError] = []
+        for name, part in reversed(self.parts):
+            try:
+                results.append((name, part.stop()))
+            except StackError as exc:
+                logger.error("stopping %s failed: %s", name, exc)
+                failures.append(exc)
+        if failures:
+            raise failures[0]
+        return results
+
+    def status(self) -> list[PartStatus]:
+        return [part.status() for _, part in self.parts]
+
+
+def _since(started: float) -> float:
+    return time.monotonic() - started
