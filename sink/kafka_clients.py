@@ -16,6 +16,9 @@ def consumer_config(settings: SinkSettings) -> dict[str, Any]:
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
+        # A killed sink's partitions move to its restart (or a peer) after 10 s, not 45 s.
+        "session.timeout.ms": 10_000,
+        "heartbeat.interval.ms": 2_000,
         "client.id": "cdcsync-sink",
     }
 

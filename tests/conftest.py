@@ -1,11 +1,18 @@
-"""Shared fixtures. Databases come from CDCSYNC_TEST_ADMIN_URL (a role that may
-create databases), else from the local stack's admin role."""
+"""Shared fixtures.
+
+Tests run against their own local stack, under ``.cdcsync/test-stack`` on ports
+of its own, so a demo stack on the default ports is left alone. Fixtures start
+only the parts a test needs; the session stops whatever it started.
+PostgreSQL for the engine tests may instead come from ``CDCSYNC_TEST_ADMIN_URL``
+(a role that may create databases).
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -13,22 +20,80 @@ from psycopg import sql
 
 from pipeline.settings import StackSettings
 from pipeline.stack.endpoints import StackEndpoints
+from pipeline.stack.local_stack import LocalStack
+from pipeline.stack.postgres import LocalPostgres
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_STACK_ENV = {
+    "CDCSYNC_HOME": str(REPO / ".cdcsync" / "test-stack"),
+    "CDCSYNC_PG_PORT": "35432",
+    "CDCSYNC_KAFKA_PORT": "39092",
+    "CDCSYNC_KAFKA_CONTROLLER_PORT": "39093",
+    "CDCSYNC_CONNECT_PORT": "38083",
+}
+for _key, _value in TEST_STACK_ENV.items():
+    os.environ.setdefault(_key, _value)
+# Tests talk to the test stack only, never to a system named by the shell's environment.
+for _key in (
+    "COURSE_DB_URL",
+    "ATTENDANCE_DB_URL",
+    "ASSIGNMENT_DB_URL",
+    "CALENDAR_DB_URL",
+    "CDCSYNC_SINK_DB_URL",
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "CONNECT_URL",
+):
+    os.environ.pop(_key, None)
 
 
-def _admin_url() -> str:
-    return os.environ.get("CDCSYNC_TEST_ADMIN_URL") or StackEndpoints(StackSettings.from_env()).admin_url()
+class _TestStack:
+    """Starts parts on first use; ``stop`` stops what this session started."""
+
+    def __init__(self) -> None:
+        self.settings = StackSettings.from_env()
+        self._postgres = False
+        self._everything = False
+
+    def postgres(self) -> StackSettings:
+        if not self._postgres:
+            postgres = LocalPostgres(self.settings)
+            postgres.start(timeout=120)
+            postgres.bootstrap()
+            self._postgres = True
+        return self.settings
+
+    def everything(self) -> StackSettings:
+        if not self._everything:
+            LocalStack(self.settings).up(timeout=180)
+            self._postgres = self._everything = True
+        return self.settings
+
+    def stop(self) -> None:
+        if self._everything:
+            LocalStack(self.settings).down()
+        elif self._postgres:
+            LocalPostgres(self.settings).stop()
+
+
+@pytest.fixture(scope="session")
+def test_stack() -> Iterator[_TestStack]:
+    stack = _TestStack()
+    yield stack
+    if not os.environ.get("CDCSYNC_KEEP_TEST_STACK"):
+        stack.stop()
+
+
+def _admin_url(test_stack: _TestStack) -> str:
+    return os.environ.get("CDCSYNC_TEST_ADMIN_URL") or StackEndpoints(test_stack.postgres()).admin_url()
 
 
 @pytest.fixture
-def fresh_database() -> Iterator[str]:
+def fresh_database(test_stack: _TestStack) -> Iterator[str]:
     """A new empty database, dropped afterwards; yields its URL (admin role)."""
-    admin = _admin_url()
+    admin = _admin_url(test_stack)
     name = f"cdcsync_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"no PostgreSQL for tests: set CDCSYNC_TEST_ADMIN_URL or run `cdcsync stack up` ({exc})")
+    with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     info = psycopg.conninfo.conninfo_to_dict(admin)
     info["dbname"] = name
     yield psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in info.items() if v is not None})
