@@ -12,8 +12,11 @@ import sys
 import click
 
 from debezium.commands import connectors
+from pipeline.commands import demo, down, status, up
 from pipeline.errors import CdcsyncError
 from pipeline.stack.commands import stack
+from pipeline.verification.commands import verify
+from sink.commands import sink
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -27,8 +30,8 @@ def cli(verbose: bool) -> None:
     )
 
 
-cli.add_command(connectors)
-cli.add_command(stack)
+for command in (up, down, status, demo, verify, stack, connectors, sink):
+    cli.add_command(command)
 
 
 def main() -> None:
