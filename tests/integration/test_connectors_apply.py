@@ -1,15 +1,14 @@
-"""`cdcsync connectors apply` against the running local stack (`cdcsync stack up`).
+"""`cdcsync connectors apply` against the test stack's Kafka Connect.
 
-Connect comes from CONNECT_URL, else the local stack's settings. The test deletes
-and re-creates the shipped connectors: Connect keeps their offsets and PostgreSQL
-their slots, so they resume where they were instead of snapshotting again.
+The test deletes and re-creates the shipped connectors: Connect keeps their
+offsets and PostgreSQL their slots, so they resume where they were instead of
+snapshotting again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
@@ -22,6 +21,7 @@ from debezium.connector_spec import ConnectorSpec, load_connector_specs
 from pipeline.cli import cli
 from pipeline.errors import ConnectError
 from pipeline.settings import StackSettings
+from pipeline.targets import Targets
 
 pytestmark = pytest.mark.integration
 
@@ -41,8 +41,9 @@ def _until(what: str, probe: Callable[[], T | None], timeout: float = 120.0, eve
 
 
 @pytest.fixture(scope="module")
-def connect_url() -> str:
-    return os.environ.get("CONNECT_URL") or StackSettings.from_env().connect_url
+def connect_url(pipeline: Targets) -> str:
+    """The test stack's Connect, with the source schemas and the connectors in place (tests/integration/conftest.py)."""
+    return pipeline.connect_url
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def client(connect_url: str) -> Iterator[ConnectClient]:
         try:
             connect.plugins()
         except ConnectError as exc:
-            pytest.fail(f"no Kafka Connect for integration tests: run `cdcsync stack up` or set CONNECT_URL ({exc})")
+            pytest.fail(f"no Kafka Connect at {connect_url} ({exc})")
         yield connect
 
 
