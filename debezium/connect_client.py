@@ -191,6 +191,14 @@ class ConnectClient:
         body = self._request("PUT", f"/connector-plugins/{plugin}/config/validate", {**config, "name": name})
         return validation_errors(body)
 
+    def pause_connector(self, name: str) -> None:
+        """Ask the connector and its tasks to pause (asynchronous: poll ``connector_status``)."""
+        self._request("PUT", f"/connectors/{_segment(name)}/pause")
+
+    def resume_connector(self, name: str) -> None:
+        """Ask a paused connector to resume (asynchronous: poll ``connector_status``)."""
+        self._request("PUT", f"/connectors/{_segment(name)}/resume")
+
     def connector_status(self, name: str) -> ConnectorState:
         return ConnectorState.from_json(self._request("GET", f"/connectors/{_segment(name)}/status"))
 
