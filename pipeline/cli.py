@@ -46,3 +46,8 @@ def main() -> None:
     except CdcsyncError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        # Unexpected: one line by default, the traceback with -v.
+        logging.getLogger("cdcsync").debug("unexpected error", exc_info=True)
+        click.echo(f"error: {type(exc).__name__}: {exc} (run with -v for the traceback)", err=True)
+        sys.exit(1)

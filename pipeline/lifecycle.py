@@ -11,8 +11,9 @@ import time
 from collections.abc import Callable
 
 from debezium.commands import apply_connector
-from debezium.connect_client import ConnectClient, ConnectorNotFound
+from debezium.connect_client import ConnectClient, ConnectorNotFound, ConnectorState
 from debezium.connector_spec import load_connector_specs
+from debezium.publications import ensure_publication
 from pipeline.errors import CdcsyncError, StackError
 from pipeline.settings import StackSettings
 from pipeline.sources.demo_data import load_demo_data
@@ -59,12 +60,34 @@ def apply_connectors_and_wait(connect_url: str, timeout: float) -> list[str]:
         try:
             wait_until(all_running, timeout, "the connectors to be RUNNING")
         except TimeoutError:
-            states = {spec.name: client.connector_status(spec.name) for spec in specs}
-            failed = "; ".join(
-                f"{n}: {s.state} {s.trace or ''}".strip()[:300] for n, s in states.items() if not s.running
-            )
+            states = [client.connector_status(spec.name) for spec in specs]
+            failed = "; ".join(_why_not_running(state) for state in states if not state.running)
             raise StackError("connect", f"connectors not RUNNING after {timeout:.0f}s: {failed}") from None
     return lines
+
+
+def prepare_sources(settings: StackSettings, demo_data: bool) -> tuple[list[str], list[str], bool]:
+    """The services' tables, the connectors' publications, and (into empty sources) the demo data.
+
+    Returns the services whose tables were created, the publications created, and
+    whether demo data was loaded. Idempotent.
+    """
+    endpoints = StackEndpoints(settings)
+    created = [s for s in SERVICE_DATABASES if ensure_source_schemas(s, endpoints.service_url(s))]
+    publications = [
+        spec.publication_name
+        for spec in load_connector_specs()
+        if ensure_publication(endpoints.admin_url(spec.config["database.dbname"]), spec)
+    ]
+    loaded = demo_data and load_demo_data({s: endpoints.service_url(s) for s in SERVICE_DATABASES})
+    return created, publications, loaded
+
+
+def _why_not_running(state: ConnectorState) -> str:
+    traces = [state.trace, *(task.trace for task in state.tasks)]
+    cause = next((t.strip().splitlines()[0] for t in traces if t), "no error reported")
+    tasks = ", ".join(f"task {t.id} {t.state}" for t in state.tasks) or "no tasks"
+    return f"{state.name} {state.state} ({tasks}): {cause[:300]}"
 
 
 def bring_up(settings: StackSettings, step: Step, demo_data: bool = True, catch_up_timeout: float = 300.0) -> None:
@@ -74,10 +97,10 @@ def bring_up(settings: StackSettings, step: Step, demo_data: bool = True, catch_
     targets = local_targets(settings)
 
     started = time.monotonic()
-    created = [service for service in SERVICE_DATABASES if ensure_source_schemas(service, targets.source_urls[service])]
-    loaded = demo_data and load_demo_data(targets.source_urls)
+    created, publications, loaded = prepare_sources(settings, demo_data)
     step(
-        f"source schemas: {'created ' + ', '.join(created) if created else 'present'}"
+        f"source schemas: {'created ' + ', '.join(created) if created else 'present'}; "
+        f"publications: {'created ' + ', '.join(publications) if publications else 'present'}"
         f"{'; demo data loaded' if loaded else ''}",
         time.monotonic() - started,
     )

@@ -16,6 +16,8 @@ def consumer_config(settings: SinkSettings) -> dict[str, Any]:
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
+        # Source topics appear when a connector's snapshot starts; notice them within seconds.
+        "topic.metadata.refresh.interval.ms": 5_000,
         # A killed sink's partitions move to its restart (or a peer) after 10 s, not 45 s.
         "session.timeout.ms": 10_000,
         "heartbeat.interval.ms": 2_000,

@@ -168,7 +168,7 @@ def description(rng: random.Random, *, large: bool) -> str:
 
 def generate_demo_data(seed: int = DEFAULT_SEED) -> DemoData:
     """The demo rows for ``seed``; a pure function."""
-    rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
+    rng = random.Random(seed)
     courses: list[CourseRow] = []
     lectures: list[LectureRow] = []
     windows: list[WindowRow] = []

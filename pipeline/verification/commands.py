@@ -10,7 +10,7 @@ from pipeline.errors import VerifyMismatch
 from pipeline.targets import Targets
 from pipeline.verification.compare import VerifyReport, compare_calendars
 from pipeline.verification.expected_calendar import expected_calendar
-from pipeline.verification.source_reader import read_calendar, read_source_state
+from pipeline.verification.source_reader import CalendarMissing, read_calendar, read_source_state
 
 
 def run_verify(targets: Targets) -> VerifyReport:
@@ -22,11 +22,16 @@ def run_verify(targets: Targets) -> VerifyReport:
 def verify_until_clean(targets: Targets, wait_s: float, poll_s: float = 1.0) -> VerifyReport:
     """Repeat the comparison until it is clean or ``wait_s`` has passed; the last report."""
     deadline = time.monotonic() + wait_s
-    report = run_verify(targets)
-    while not report.clean and time.monotonic() < deadline:
+    while True:
+        try:
+            report = run_verify(targets)
+        except CalendarMissing:
+            if time.monotonic() >= deadline:
+                raise
+        else:
+            if report.clean or time.monotonic() >= deadline:
+                return report
         time.sleep(poll_s)
-        report = run_verify(targets)
-    return report
 
 
 def render_report(report: VerifyReport, limit: int) -> list[str]:

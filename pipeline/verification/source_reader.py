@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import psycopg
 from psycopg.rows import TupleRow
 
+from pipeline.errors import CdcsyncError
 from pipeline.verification.expected_calendar import (
     Assignment,
     AttendanceWindow,
@@ -54,10 +55,19 @@ def read_source_state(urls: Mapping[str, str]) -> SourceState:
     return SourceState(courses, lectures, enrollments, windows, assignments)
 
 
+class CalendarMissing(CdcsyncError):
+    """The read model does not exist yet: the sink has not run against this database."""
+
+
 def read_calendar(url: str) -> dict[tuple[int, str], CalendarRow]:
     with _snapshot(url) as conn:
-        rows = conn.execute(
-            "SELECT user_id, entry_key, kind, course_id, course_title, title, starts_at, ends_at,"
-            " location, details, max_score FROM calendar.calendar_entries"
-        )
+        try:
+            rows = conn.execute(
+                "SELECT user_id, entry_key, kind, course_id, course_title, title, starts_at, ends_at,"
+                " location, details, max_score FROM calendar.calendar_entries"
+            )
+        except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
+            raise CalendarMissing(
+                "calendar.calendar_entries does not exist: start the sink (cdcsync sink run), which creates it"
+            ) from None
         return {(r[0], r[1]): CalendarRow(*r) for r in rows}

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path

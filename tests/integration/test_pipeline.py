@@ -210,7 +210,8 @@ def test_placeholder_really_arrives_for_an_untouched_toasted_value(sink: SinkPro
     sources.execute(
         "assignment",
         (
-            "INSERT INTO assignments (id, course_id, title, description, opens_at, due_at) VALUES (%s, %s, %s, %s, %s, %s)",
+            "INSERT INTO assignments (id, course_id, title, description, opens_at, due_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
             (assignment, course, "Before", description, T0, T0 + timedelta(days=1)),
         ),
     )

@@ -26,7 +26,8 @@ _ASSIGNED = re.compile(r"assigned (.*)$", re.MULTILINE)
 def _stored_offsets(sink: SinkProcess) -> dict[str, int]:
     with psycopg.connect(sink.targets.sink_db_url) as conn:
         rows = conn.execute(
-            "SELECT topic, partition, next_offset FROM cdcsync.consumer_offsets WHERE group_id = 'cdcsync-calendar-sink'"
+            "SELECT topic, partition, next_offset FROM cdcsync.consumer_offsets"
+            " WHERE group_id = 'cdcsync-calendar-sink'"
         ).fetchall()
     return {f"{topic}[{partition}]": offset for topic, partition, offset in rows}
 
@@ -63,7 +64,10 @@ def test_sink_killed_and_restarted_resumes_without_loss_or_double_application(si
             stored = _stored_offsets(sink)
             log_end = len(sink.log_text())
             sink.start()
-            resumed = until("the restarted sink's assignment", lambda: _assignment_after(sink.log_text(), log_end))
+            resumed = until(
+                "the restarted sink's assignment",
+                lambda start=log_end: _assignment_after(sink.log_text(), start),  # type: ignore[misc]
+            )
             # It resumes exactly where its last committed batch ended, for every partition it had stored.
             assert {p: o for p, o in resumed.items() if p in stored} == stored
     finally:
