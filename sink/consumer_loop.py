@@ -26,7 +26,7 @@ from sink.change_event import MessageRef
 from sink.dead_letters import DeadLetter, DeadLetterTopic
 from sink.decoding import decode_change
 from sink.errors import InvalidMessage
-from sink.kafka_clients import admin_config, consumer_config, producer_config
+from sink.kafka_clients import admin_config, consumer_config, message_headers, producer_config
 from sink.offset_store import OffsetStore
 from sink.schema import migrate
 from sink.source_tables import SOURCE_TABLES, SourceTable
@@ -53,12 +53,6 @@ class SinkRunStats:
     started_at: float = field(default_factory=time.monotonic)
 
 
-def _headers(message: Message) -> tuple[tuple[str, bytes | None], ...]:
-    raw = message.headers() or []
-    pairs = list(raw.items()) if isinstance(raw, dict) else raw
-    return tuple((name, value.encode() if isinstance(value, str) else value) for name, value in pairs)
-
-
 def _collect(messages: Sequence[Message], routing: Mapping[str, SourceTable]) -> tuple[ChangeBatch, list[DeadLetter]]:
     """Decode a consumed batch. Pure apart from reading the messages."""
     batch = ChangeBatch()
@@ -75,7 +69,7 @@ def _collect(messages: Sequence[Message], routing: Mapping[str, SourceTable]) ->
             continue
         ref = MessageRef(topic, partition, offset)
         table = routing.get(topic)
-        headers = _headers(message)
+        headers = message_headers(message)
         try:
             if table is None:
                 raise InvalidMessage(f"no source table is routed from topic {topic!r}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from confluent_kafka import Message
+
 from pipeline.settings import SinkSettings
 
 
@@ -36,3 +38,10 @@ def producer_config(settings: SinkSettings) -> dict[str, Any]:
 
 def admin_config(settings: SinkSettings) -> dict[str, Any]:
     return {"bootstrap.servers": settings.bootstrap_servers, "client.id": "cdcsync-sink-admin"}
+
+
+def message_headers(message: Message) -> tuple[tuple[str, bytes | None], ...]:
+    """A message's headers as (name, bytes) pairs, whichever form the client returned them in."""
+    raw = message.headers() or []
+    pairs = list(raw.items()) if isinstance(raw, dict) else raw
+    return tuple((name, value.encode() if isinstance(value, str) else value) for name, value in pairs)

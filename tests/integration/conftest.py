@@ -22,10 +22,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from psycopg import sql
 
 from debezium.connect_client import ConnectClient
-from pipeline.lifecycle import apply_connectors_and_wait, local_targets
-from pipeline.sources.demo_data import load_demo_data
-from pipeline.sources.setup import ensure_source_schemas
-from pipeline.stack.endpoints import SERVICE_DATABASES
+from pipeline.lifecycle import apply_connectors_and_wait, local_targets, prepare_sources
 from pipeline.targets import Targets
 from pipeline.verification.commands import render_report, verify_until_clean
 from tests.conftest import _TestStack
@@ -54,10 +51,8 @@ def assert_calendar_matches_rules(targets: Targets, timeout: float = 90.0) -> No
 def pipeline(test_stack: _TestStack) -> Targets:
     """Stack up, source schemas and demo data present, connectors RUNNING."""
     settings = test_stack.everything()
+    prepare_sources(settings, demo_data=True)
     targets = local_targets(settings)
-    for service in SERVICE_DATABASES:
-        ensure_source_schemas(service, targets.source_urls[service])
-    load_demo_data(targets.source_urls)
     apply_connectors_and_wait(targets.connect_url, timeout=180)
     return targets
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner
@@ -22,22 +20,9 @@ from pipeline.cli import cli
 from pipeline.errors import ConnectError
 from pipeline.settings import StackSettings
 from pipeline.targets import Targets
+from tests.integration.conftest import until
 
 pytestmark = pytest.mark.integration
-
-T = TypeVar("T")
-
-
-def _until(what: str, probe: Callable[[], T | None], timeout: float = 120.0, every: float = 0.5) -> T:
-    """Poll ``probe`` until it returns a value other than None, or fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(every)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +63,7 @@ def test_apply_creates_then_is_unchanged_and_connectors_run(
     for name in names & set(client.list_connectors()):
         with contextlib.suppress(ConnectorNotFound):  # deleted meanwhile
             client.delete_connector(name)
-    _until("the old connectors to be removed", lambda: _absent(client, names))
+    until("the old connectors to be removed", lambda: _absent(client, names))
 
     assert _apply(connect_url) == dict.fromkeys(names, "created")
     assert _apply(connect_url) == dict.fromkeys(names, "unchanged")
@@ -90,7 +75,7 @@ def test_apply_creates_then_is_unchanged_and_connectors_run(
             pytest.fail(f"a connector task failed: {failed[0]}")
         return True if all(n in states and states[n].running for n in names) else None
 
-    _until("every connector and task to be RUNNING", all_running)
+    until("every connector and task to be RUNNING", all_running)
 
     status = CliRunner().invoke(cli, ["connectors", "status", "--connect-url", connect_url])
     assert status.exit_code == 0, status.output
