@@ -199,6 +199,12 @@ class ConnectClient:
         """Ask a paused connector to resume (asynchronous: poll ``connector_status``)."""
         self._request("PUT", f"/connectors/{_segment(name)}/resume")
 
+    def restart_failed(self, name: str) -> None:
+        """Restart the connector and its tasks that are FAILED (Kafka 3.0+ restart API)."""
+        self._request(
+            "POST", f"/connectors/{_segment(name)}/restart", params={"includeTasks": "true", "onlyFailed": "true"}
+        )
+
     def connector_status(self, name: str) -> ConnectorState:
         return ConnectorState.from_json(self._request("GET", f"/connectors/{_segment(name)}/status"))
 

@@ -50,6 +50,11 @@ def apply_connectors_and_wait(connect_url: str, timeout: float) -> list[str]:
         specs = load_connector_specs()
         for spec in specs:
             lines.append(f"connector {spec.name}: {apply_connector(client, spec).value}")
+            # A task that failed before its prerequisites existed (say, a missing
+            # publication) stays FAILED until restarted; the config may be unchanged.
+            if _has_failed_task(client, spec.name):
+                client.restart_failed(spec.name)
+                lines.append(f"connector {spec.name}: restarted its failed tasks")
 
         def all_running() -> bool:
             try:
@@ -81,6 +86,13 @@ def prepare_sources(settings: StackSettings, demo_data: bool) -> tuple[list[str]
     ]
     loaded = demo_data and load_demo_data({s: endpoints.service_url(s) for s in SERVICE_DATABASES})
     return created, publications, loaded
+
+
+def _has_failed_task(client: ConnectClient, name: str) -> bool:
+    try:
+        return any(task.state == "FAILED" for task in client.connector_status(name).tasks)
+    except ConnectorNotFound:  # just created: its status is not registered yet
+        return False
 
 
 def _why_not_running(state: ConnectorState) -> str:
