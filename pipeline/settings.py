@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import ConfigError
@@ -66,7 +66,7 @@ class StackSettings:
     kafka_port: int
     kafka_controller_port: int
     connect_port: int
-    password: str
+    password: str = field(repr=False)  # a secret: never in a repr or a log line
     postgres_binaries: str  # "auto" | "embedded" | "system"
     host: str = LOOPBACK
 
@@ -110,7 +110,7 @@ class SinkSettings:
     """What the sink daemon consumes and where it writes."""
 
     bootstrap_servers: str
-    calendar_db_url: str  # a role that owns the calendar and cdcsync schemas
+    calendar_db_url: str = field(repr=False)  # owns the calendar and cdcsync schemas; may hold a password
     group_id: str
     dead_letter_topic: str
     batch_max_messages: int

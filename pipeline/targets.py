@@ -15,7 +15,7 @@ from pipeline.settings import SinkSettings, StackSettings
 from pipeline.stack.endpoints import StackEndpoints
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # the URLs may hold passwords: no generated repr
 class Targets:
     course_db_url: str
     attendance_db_url: str
@@ -24,6 +24,9 @@ class Targets:
     sink_db_url: str  # owns the calendar and cdcsync schemas
     kafka_bootstrap_servers: str
     connect_url: str
+
+    def __repr__(self) -> str:
+        return f"Targets(kafka={self.kafka_bootstrap_servers!r}, connect={self.connect_url!r})"
 
     @property
     def source_urls(self) -> dict[str, str]:
