@@ -9,17 +9,17 @@ them through ``EnvVarConfigProvider`` from its own environment, which gets
 from __future__ import annotations
 
 import logging
-import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import ClassVar
 
 import requests
 
 from pipeline.errors import StackError
 from pipeline.settings import StackSettings
 from pipeline.stack.endpoints import StackEndpoints
-from pipeline.stack.jvm import JavaRuntime, JvmArtifacts, log4j2_properties, render_properties
+from pipeline.stack.jvm_part import JvmPart
 from pipeline.stack.parts import PartStatus
-from pipeline.stack.processes import ManagedProcess, port_in_use, wait_until
 
 logger = logging.getLogger(__name__)
 
@@ -71,62 +71,57 @@ def lists_connector(plugins: object, connector_class: str) -> bool:
     return any(isinstance(plugin, dict) and plugin.get("class") == connector_class for plugin in plugins)
 
 
-class LocalConnect:
-    """The stack's Kafka Connect worker. Construction touches nothing; ``start`` does the work."""
+class LocalConnect(JvmPart):
+    """The stack's Kafka Connect worker. Construction touches nothing; ``start`` does the work.
 
-    def __init__(self, settings: StackSettings, artifacts: JvmArtifacts | None = None) -> None:
-        self._settings = settings
-        self._artifacts = artifacts or JvmArtifacts(settings)
-        self._process = ManagedProcess(PART, settings.home)
-        self._dir = settings.home / "connect"
+    ``start`` returns once the REST API lists the Debezium PostgreSQL connector
+    and the worker has joined its group (``GET /health``).
+    """
+
+    name = PART
+    title = "Kafka Connect"
+    main_class = WORKER_MAIN
+    heap_max = HEAP_MAX
+    config_name = "worker.properties"
+    # Quiet the plugin scanner's per-jar warnings and the full config dump of every client.
+    log_levels: ClassVar[Mapping[str, str]] = {
+        "org.reflections": "ERROR",
+        "org.apache.kafka.clients.admin.AdminClientConfig": "WARN",
+        "org.apache.kafka.clients.consumer.ConsumerConfig": "WARN",
+        "org.apache.kafka.clients.producer.ProducerConfig": "WARN",
+    }
 
     @property
-    def log_file(self) -> Path:
-        return self._process.log_file
+    def _address(self) -> str:
+        return self._settings.connect_url
 
-    @property
-    def config_file(self) -> Path:
-        return self._dir / "worker.properties"
+    def _ports(self) -> tuple[int, ...]:
+        return (self._settings.connect_port,)
 
-    @property
-    def log4j_config(self) -> Path:
-        return self._dir / "log4j2.properties"
+    def _properties(self) -> Mapping[str, str | int | bool]:
+        return worker_properties(self._settings, self._artifacts.plugin_path)
 
-    def start(self, timeout: float) -> None:
-        """Start the worker; return once its REST API lists the Debezium PostgreSQL connector
-        and the worker has joined its group (``GET /health``). Idempotent."""
-        if self._process.running_pid() is None:
-            s = self._settings
-            if port_in_use(s.host, s.connect_port):
-                raise StackError(
-                    PART, f"port {s.connect_port} in use by a process cdcsync did not start", self.log_file
-                )
-            java = JavaRuntime.detect()
-            self._artifacts.ensure()
-            self._write_config()
-            env = dict(os.environ)
-            env.update(StackEndpoints(s).connect_worker_env())
-            argv = java.argv(
-                self._artifacts.classpath,
-                WORKER_MAIN,
-                [str(self.config_file)],
-                heap_max=HEAP_MAX,
-                log4j_config=self.log4j_config,
-            )
-            self._process.start(argv, env=env, cwd=self._dir)
+    def _extra_env(self) -> Mapping[str, str]:
+        """What the connector configs' ``${env:VAR}`` placeholders resolve to."""
+        return StackEndpoints(self._settings).connect_worker_env()
+
+    def _healthy(self) -> bool:
         try:
-            wait_until(self._started_and_healthy, timeout, f"Kafka Connect on {self._settings.connect_url}")
-        except TimeoutError as exc:
-            raise StackError(PART, str(exc), self.log_file) from None
+            self._get("/")
+            plugins = self._get("/connector-plugins")
+            healthy = requests.get(f"{self._address}/health", timeout=5).ok
+        except (requests.RequestException, ValueError):
+            return False
+        if healthy and not lists_connector(plugins, POSTGRES_CONNECTOR_CLASS):
+            raise StackError(
+                PART,
+                f"the worker does not list {POSTGRES_CONNECTOR_CLASS}; check {self._artifacts.debezium_plugin}",
+                self.log_file,
+            )
+        return healthy
 
-    def stop(self) -> bool:
-        return self._process.stop(timeout=60.0)
-
-    def status(self) -> PartStatus:
-        pid = self._process.running_pid()
-        if pid is None:
-            return PartStatus(PART, False, "not running", self.log_file)
-        url = self._settings.connect_url
+    def _running_status(self, pid: int) -> PartStatus:
+        url = self._address
         try:
             root = self._get("/")
             has_debezium = lists_connector(self._get("/connector-plugins"), POSTGRES_CONNECTOR_CLASS)
@@ -140,39 +135,9 @@ class LocalConnect:
         detail = f"{url} (pid {pid}, Kafka Connect {version}, Debezium PostgreSQL plugin loaded)"
         return PartStatus(PART, True, detail, self.log_file)
 
-    def _started_and_healthy(self) -> bool:
-        if self._process.running_pid() is None:
-            raise StackError(PART, "exited while starting", self.log_file)
-        try:
-            self._get("/")
-            plugins = self._get("/connector-plugins")
-            healthy = requests.get(f"{self._settings.connect_url}/health", timeout=5).ok
-        except (requests.RequestException, ValueError):
-            return False
-        if healthy and not lists_connector(plugins, POSTGRES_CONNECTOR_CLASS):
-            raise StackError(
-                PART,
-                f"the worker does not list {POSTGRES_CONNECTOR_CLASS}; check {self._artifacts.debezium_plugin}",
-                self.log_file,
-            )
-        return healthy
-
     def _get(self, path: str) -> object:
         """The JSON body of a GET; raises ``requests.RequestException`` or ``ValueError`` (not JSON)."""
-        response = requests.get(f"{self._settings.connect_url}{path}", timeout=5)
+        response = requests.get(f"{self._address}{path}", timeout=5)
         response.raise_for_status()
         body: object = response.json()
         return body
-
-    def _write_config(self) -> None:
-        self._dir.mkdir(parents=True, exist_ok=True)
-        properties = worker_properties(self._settings, self._artifacts.plugin_path)
-        self.config_file.write_text(render_properties(properties), encoding="utf-8")
-        # Quiet the plugin scanner's per-jar warnings and the full config dump of every client.
-        levels = {
-            "org.reflections": "ERROR",
-            "org.apache.kafka.clients.admin.AdminClientConfig": "WARN",
-            "org.apache.kafka.clients.consumer.ConsumerConfig": "WARN",
-            "org.apache.kafka.clients.producer.ProducerConfig": "WARN",
-        }
-        self.log4j_config.write_text(log4j2_properties(levels), encoding="utf-8")

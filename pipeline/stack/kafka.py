@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import logging
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
+from typing import ClassVar
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from pipeline.errors import StackError
 from pipeline.settings import StackSettings
-from pipeline.stack.jvm import JavaRuntime, JvmArtifacts, log4j2_properties, render_properties
+from pipeline.stack.jvm import JavaRuntime
+from pipeline.stack.jvm_part import JvmPart
 from pipeline.stack.parts import PartStatus
-from pipeline.stack.processes import ManagedProcess, port_accepts, port_in_use, wait_until
+from pipeline.stack.processes import port_accepts
 
 logger = logging.getLogger(__name__)
 
@@ -65,74 +68,45 @@ def broker_properties(settings: StackSettings, data_dir: Path) -> dict[str, str 
     }
 
 
-class LocalKafka:
+class LocalKafka(JvmPart):
     """The stack's Kafka. Construction touches nothing; ``start`` does the work."""
 
-    def __init__(self, settings: StackSettings, artifacts: JvmArtifacts | None = None) -> None:
-        self._settings = settings
-        self._artifacts = artifacts or JvmArtifacts(settings)
-        self._process = ManagedProcess(PART, settings.home)
-        self._dir = settings.home / "kafka"
-
-    @property
-    def log_file(self) -> Path:
-        return self._process.log_file
+    name = PART
+    title = "Kafka"
+    main_class = BROKER_MAIN
+    heap_max = HEAP_MAX
+    config_name = "server.properties"
+    # Per-partition chatter (state changes, loading the 50 offsets partitions) buries what matters.
+    log_levels: ClassVar[Mapping[str, str]] = {
+        "kafka.request.logger": "WARN",
+        "state.change.logger": "WARN",
+        "org.apache.kafka.coordinator": "WARN",
+    }
 
     @property
     def data_dir(self) -> Path:
         return self._dir / "data"
 
     @property
-    def config_file(self) -> Path:
-        return self._dir / "server.properties"
+    def _address(self) -> str:
+        return self._settings.kafka_bootstrap
 
-    @property
-    def log4j_config(self) -> Path:
-        return self._dir / "log4j2.properties"
+    def _ports(self) -> tuple[int, ...]:
+        return (self._settings.kafka_port, self._settings.kafka_controller_port)
 
-    def start(self, timeout: float) -> None:
-        """Start the broker and wait until it answers a metadata request. Idempotent."""
-        if self._process.running_pid() is None:
-            s = self._settings
-            for port in (s.kafka_port, s.kafka_controller_port):
-                if port_in_use(s.host, port):
-                    raise StackError(PART, f"port {port} in use by a process cdcsync did not start", self.log_file)
-            java = JavaRuntime.detect()
-            self._artifacts.ensure()
-            self._write_config()
-            self._format_storage(java)
-            argv = java.argv(
-                self._artifacts.classpath,
-                BROKER_MAIN,
-                [str(self.config_file)],
-                heap_max=HEAP_MAX,
-                log4j_config=self.log4j_config,
-            )
-            self._process.start(argv, cwd=self._dir)
-        try:
-            wait_until(self._started_and_healthy, timeout, f"Kafka on {self._settings.kafka_bootstrap}")
-        except TimeoutError as exc:
-            raise StackError(PART, str(exc), self.log_file) from None
+    def _properties(self) -> Mapping[str, str | int | bool]:
+        return broker_properties(self._settings, self.data_dir)
 
-    def stop(self) -> bool:
-        return self._process.stop(timeout=60.0)
+    def _healthy(self) -> bool:
+        """The broker answers a metadata request."""
+        return self._topic_count(timeout=2.0) is not None
 
-    def status(self) -> PartStatus:
-        pid = self._process.running_pid()
-        if pid is None:
-            return PartStatus(PART, False, "not running", self.log_file)
+    def _running_status(self, pid: int) -> PartStatus:
         topics = self._topic_count(timeout=5.0)
         if topics is None:
-            return PartStatus(
-                PART, False, f"pid {pid} runs but {self._settings.kafka_bootstrap} does not answer", self.log_file
-            )
-        detail = f"{self._settings.kafka_bootstrap} (pid {pid}, cluster {CLUSTER_ID}, {topics} topics)"
+            return PartStatus(PART, False, f"pid {pid} runs but {self._address} does not answer", self.log_file)
+        detail = f"{self._address} (pid {pid}, cluster {CLUSTER_ID}, {topics} topics)"
         return PartStatus(PART, True, detail, self.log_file)
-
-    def _started_and_healthy(self) -> bool:
-        if self._process.running_pid() is None:
-            raise StackError(PART, "exited while starting", self.log_file)
-        return self._topic_count(timeout=2.0) is not None
 
     def _topic_count(self, timeout: float) -> int | None:
         """Topics in a real metadata response, or ``None`` if the broker does not answer."""
@@ -147,19 +121,9 @@ class LocalKafka:
             return None
         return len(metadata.topics)
 
-    def _write_config(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.config_file.write_text(render_properties(broker_properties(self._settings, self.data_dir)), "utf-8")
-        # Per-partition chatter (state changes, loading the 50 offsets partitions) buries what matters.
-        levels = {
-            "kafka.request.logger": "WARN",
-            "state.change.logger": "WARN",
-            "org.apache.kafka.coordinator": "WARN",
-        }
-        self.log4j_config.write_text(log4j2_properties(levels), encoding="utf-8")
-
-    def _format_storage(self, java: JavaRuntime) -> None:
+    def _prepare(self, java: JavaRuntime) -> None:
         """Format the log directory on first start only (``meta.properties`` marks a formatted one)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         if (self.data_dir / "meta.properties").exists():
             return
         argv = java.argv(
