@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: venv demo test lint typecheck unit engine integration down clean
+.PHONY: venv demo test lint typecheck unit down clean kill-loop
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ test: lint typecheck
 
 unit: venv
 	$(BIN)/pytest tests/unit
+
+# The SIGKILL recovery test under load, longer: 20 kills (CDCSYNC_KILLS to change), then verify
+# and the offset ledger must show every offset applied exactly once.
+kill-loop: venv
+	CDCSYNC_KILLS=$${CDCSYNC_KILLS:-20} $(BIN)/pytest -s tests/integration/test_sink_recovery.py
 
 clean:
 	rm -rf $(VENV) .cdcsync .mypy_cache .ruff_cache .pytest_cache .hypothesis

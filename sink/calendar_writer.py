@@ -59,7 +59,7 @@ class CalendarWriter:
                 stage_changes(cur, table, events)
                 replica_rows += apply_staged_changes(cur, table)
             delta = recompute_calendar(cur, CalendarScope.from_changes(changes))
-            self._offsets.save(cur, batch.next_offsets, batch.newest_commit)
+            self._offsets.save(cur, batch.offset_ranges, batch.newest_commit, batch.dead_letters)
         return BatchResult(
             messages=batch.message_count,
             changes=batch.change_count,

@@ -27,7 +27,9 @@ class ChangeBatch:
         self._known_values: dict[tuple[SourceTable, Key], dict[str, Value]] = {}
         # Row -> the replica key its still-unavailable columns are to be read from.
         self._origins: dict[tuple[SourceTable, Key], Key] = {}
+        self._first_offsets: dict[TopicPartition, int] = {}
         self._next_offsets: dict[TopicPartition, int] = {}
+        self._dead_letters: dict[TopicPartition, int] = {}
         self._newest_commit: dict[TopicPartition, datetime] = {}
         self.message_count = 0
 
@@ -36,6 +38,7 @@ class ChangeBatch:
         self.message_count += 1
         partition = (ref.topic, ref.partition)
         self._next_offsets[partition] = max(self._next_offsets.get(partition, 0), ref.offset + 1)
+        self._first_offsets[partition] = min(self._first_offsets.get(partition, ref.offset), ref.offset)
         if event is None:
             return
         newest = self._newest_commit.get(partition)
@@ -96,6 +99,21 @@ class ChangeBatch:
     @property
     def change_count(self) -> int:
         return len(self._changes)
+
+    def add_dead_letter(self, ref: MessageRef) -> None:
+        """Record a message that went to the dead-letter topic: its offset moves, nothing is applied."""
+        self.add(ref, None)
+        partition = (ref.topic, ref.partition)
+        self._dead_letters[partition] = self._dead_letters.get(partition, 0) + 1
+
+    @property
+    def dead_letters(self) -> dict[TopicPartition, int]:
+        return dict(self._dead_letters)
+
+    @property
+    def offset_ranges(self) -> dict[TopicPartition, tuple[int, int]]:
+        """Per partition, [first consumed offset, offset to resume from)."""
+        return {tp: (self._first_offsets[tp], nxt) for tp, nxt in self._next_offsets.items()}
 
     @property
     def next_offsets(self) -> dict[TopicPartition, int]:

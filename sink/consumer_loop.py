@@ -87,7 +87,8 @@ def _collect(messages: Sequence[Message], routing: Mapping[str, SourceTable]) ->
                     reason=exc.reason,
                 )
             )
-            event = None
+            batch.add_dead_letter(ref)
+            continue
         batch.add(ref, event)
     return batch, letters
 

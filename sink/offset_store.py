@@ -3,21 +3,32 @@
 Because the offsets commit atomically with the rows they produced, a crash at
 any instant resumes exactly after the last applied batch. The offsets are also
 committed to Kafka afterwards, only so that standard lag tools see them.
+
+Each batch also appends the offset range it applied per partition to a ledger
+(``cdcsync.applied_offset_ranges``, kept for a retention period). Ranges that
+never overlap prove each offset was applied once; see ``audit_ledger``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby, pairwise
 
 from psycopg import Connection, Cursor
 
 TopicPartition = tuple[str, int]
 
+_PRUNE_EVERY_S = 600.0
+
 
 class OffsetStore:
-    def __init__(self, group_id: str) -> None:
+    def __init__(self, group_id: str, ledger_retention_hours: int = 24) -> None:
         self.group_id = group_id
+        self._retention_hours = ledger_retention_hours
+        self._last_prune = 0.0
 
     def load(
         self, conn: Connection[tuple[object, ...]], partitions: Iterable[TopicPartition]
@@ -39,22 +50,77 @@ class OffsetStore:
     def save(
         self,
         cur: Cursor[tuple[object, ...]],
-        next_offsets: Mapping[TopicPartition, int],
+        offset_ranges: Mapping[TopicPartition, tuple[int, int]],
         newest_commit: Mapping[TopicPartition, datetime],
+        dead_letters: Mapping[TopicPartition, int],
     ) -> None:
-        """Store the batch's offsets; called inside the batch's transaction. Never moves an offset back."""
+        """Store the batch's offsets and ledger rows; called inside the batch's transaction.
+
+        Never moves an offset back.
+        """
+        rows = [
+            (self.group_id, topic, partition, first, nxt, newest_commit.get((topic, partition)),
+             dead_letters.get((topic, partition), 0))
+            for (topic, partition), (first, nxt) in sorted(offset_ranges.items())
+        ]  # fmt: skip
         cur.executemany(
             """
             INSERT INTO cdcsync.consumer_offsets AS o
-                (group_id, topic, partition, next_offset, newest_source_commit, applied_at)
-            VALUES (%s, %s, %s, %s, %s, clock_timestamp())
+                (group_id, topic, partition, next_offset, newest_source_commit, dead_letters, applied_at)
+            VALUES (%s, %s, %s, %s, %s, %s, clock_timestamp())
             ON CONFLICT (group_id, topic, partition) DO UPDATE SET
                 next_offset = GREATEST(o.next_offset, EXCLUDED.next_offset),
                 newest_source_commit = GREATEST(o.newest_source_commit, EXCLUDED.newest_source_commit),
+                dead_letters = o.dead_letters + EXCLUDED.dead_letters,
                 applied_at = EXCLUDED.applied_at
             """,
-            [
-                (self.group_id, topic, partition, offset, newest_commit.get((topic, partition)))
-                for (topic, partition), offset in sorted(next_offsets.items())
-            ],
+            [(g, t, p, nxt, newest, dead) for g, t, p, _, nxt, newest, dead in rows],
         )
+        cur.executemany(
+            "INSERT INTO cdcsync.applied_offset_ranges (group_id, topic, partition, first_offset, next_offset)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            [(g, t, p, first, nxt) for g, t, p, first, nxt, _, _ in rows],
+        )
+        if time.monotonic() - self._last_prune > _PRUNE_EVERY_S:
+            cur.execute(
+                "DELETE FROM cdcsync.applied_offset_ranges WHERE applied_at < now() - make_interval(hours => %s)",
+                (self._retention_hours,),
+            )
+            self._last_prune = time.monotonic()
+
+
+@dataclass(frozen=True)
+class PartitionLedger:
+    """What the ledger says about one partition: batches, and offsets applied twice or skipped."""
+
+    topic: str
+    partition: int
+    batches: int
+    offsets_applied: int
+    overlaps: int  # batches that re-applied offsets an earlier batch had applied
+    gaps: int  # offsets between batches that no batch applied (compaction or retention gaps, or loss)
+
+
+def audit_ledger(conn: Connection[tuple[object, ...]], group_id: str) -> list[PartitionLedger]:
+    """Walk each partition's ranges in application order and count overlaps and gaps."""
+    rows = conn.execute(
+        "SELECT topic, partition, first_offset, next_offset FROM cdcsync.applied_offset_ranges"
+        " WHERE group_id = %s ORDER BY topic, partition, id",
+        (group_id,),
+    ).fetchall()
+    ranges = [(str(t), int(str(p)), int(str(first)), int(str(nxt))) for t, p, first, nxt in rows]
+    ledgers = []
+    for (topic, partition), group in groupby(ranges, key=lambda r: (r[0], r[1])):
+        spans = [(first, nxt) for _, _, first, nxt in group]
+        pairs = list(pairwise(spans))
+        ledgers.append(
+            PartitionLedger(
+                topic=topic,
+                partition=partition,
+                batches=len(spans),
+                offsets_applied=sum(nxt - first for first, nxt in spans),
+                overlaps=sum(1 for (_, before), (first, _) in pairs if first < before),
+                gaps=sum(max(0, first - before) for (_, before), (first, _) in pairs),
+            )
+        )
+    return ledgers

@@ -59,6 +59,18 @@ _STATEMENTS: tuple[str | sql.Composed, ...] = (
       applied_at  timestamptz NOT NULL,
       PRIMARY KEY (group_id, topic, partition)
     )""",
+    "ALTER TABLE cdcsync.consumer_offsets ADD COLUMN IF NOT EXISTS dead_letters bigint NOT NULL DEFAULT 0",
+    """
+    CREATE TABLE IF NOT EXISTS cdcsync.applied_offset_ranges (
+      id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      group_id     text        NOT NULL,
+      topic        text        NOT NULL,
+      partition    integer     NOT NULL,
+      first_offset bigint      NOT NULL,
+      next_offset  bigint      NOT NULL,
+      applied_at   timestamptz NOT NULL DEFAULT clock_timestamp()
+    )""",
+    "CREATE INDEX IF NOT EXISTS applied_offset_ranges_applied_at ON cdcsync.applied_offset_ranges (applied_at)",
 )
 
 
