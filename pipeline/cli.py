@@ -17,6 +17,7 @@ from pipeline.errors import CdcsyncError
 from pipeline.stack.commands import stack
 from pipeline.verification.commands import verify
 from sink.commands import sink
+from sink.dead_letter_commands import dlq
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -30,7 +31,7 @@ def cli(verbose: bool) -> None:
     )
 
 
-for command in (up, down, status, demo, verify, stack, connectors, sink):
+for command in (up, down, status, demo, verify, stack, connectors, sink, dlq):
     cli.add_command(command)
 
 

@@ -11,16 +11,18 @@ acknowledged every letter (acks=all); otherwise it raises
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from sink.change_event import MessageRef
 from sink.errors import DeadLetterWriteFailed
+from sink.kafka_clients import message_headers
 
 logger = logging.getLogger(__name__)
 
@@ -114,3 +116,103 @@ class DeadLetterTopic:
         if self._producer is not None:
             self._producer.flush(self._flush_timeout_s)
             self._producer = None
+
+
+@dataclass(frozen=True)
+class StoredDeadLetter:
+    """A dead letter as read back from the dead-letter topic."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...]
+
+    def header(self, name: str) -> str:
+        for key, raw in self.headers:
+            if key == name and raw is not None:
+                return raw.decode("utf-8", errors="replace")
+        return ""
+
+    @property
+    def original(self) -> MessageRef:
+        return MessageRef(
+            self.header(ORIGINAL_TOPIC_HEADER),
+            int(self.header(ORIGINAL_PARTITION_HEADER) or -1),
+            int(self.header(ORIGINAL_OFFSET_HEADER) or -1),
+        )
+
+    @property
+    def original_headers(self) -> list[tuple[str, str | bytes | None]]:
+        """The headers the message had before it became a dead letter."""
+        return [(k, v) for k, v in self.headers if not k.startswith(_OWN_HEADER_PREFIX)]
+
+
+_OWN_HEADER_PREFIX = "cdcsync."
+REPLAYED_FROM_HEADER = "cdcsync.replayed.from"
+
+
+def read_dead_letters(consumer_config: dict[str, Any], topic: str, timeout_s: float = 30.0) -> list[StoredDeadLetter]:
+    """Every dead letter in ``topic``, read from the beginning up to the end as of now."""
+    consumer = Consumer({**consumer_config, "enable.auto.commit": False})
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return []
+        partitions = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(metadata.partitions)]
+        watermarks = {p.partition: consumer.get_watermark_offsets(p, timeout=10) for p in partitions}
+        ends = {partition: high for partition, (_, high) in watermarks.items()}
+        consumer.assign(partitions)
+        letters: list[StoredDeadLetter] = []
+        done = {partition for partition, (low, high) in watermarks.items() if high <= low}
+        deadline = time.monotonic() + timeout_s
+        while len(done) < len(partitions) and time.monotonic() < deadline:
+            for message in consumer.consume(500, timeout=1.0):
+                partition, offset = message.partition(), message.offset()
+                if message.error() is not None or partition is None or offset is None:
+                    continue
+                letters.append(
+                    StoredDeadLetter(partition, offset, message.key(), message.value(), message_headers(message))
+                )
+                if offset + 1 >= ends[partition]:
+                    done.add(partition)
+        return sorted(letters, key=lambda letter: (letter.partition, letter.offset))
+    finally:
+        consumer.close()
+
+
+def replay_dead_letters(
+    producer_config: dict[str, Any], letters: Sequence[StoredDeadLetter]
+) -> list[tuple[StoredDeadLetter, int]]:
+    """Send each letter back to its original topic (after a fix); returns (letter, new offset).
+
+    Safe to repeat: the sink's per-row position guard ignores a change older
+    than what it already applied.
+    """
+    producer = Producer(producer_config)
+    results: list[tuple[StoredDeadLetter, int]] = []
+    failures: list[str] = []
+
+    def delivered(letter: StoredDeadLetter) -> Callable[[KafkaError | None, Message], None]:
+        def report(err: KafkaError | None, msg: Message) -> None:
+            if err is not None:
+                failures.append(f"{letter.offset}: {err}")
+            else:
+                results.append((letter, msg.offset() or 0))
+
+        return report
+
+    for letter in letters:
+        # Back into its original partition, next to the key's other changes (the Java and
+        # librdkafka default partitioners differ, so the key alone would not land there).
+        producer.produce(
+            letter.original.topic,
+            partition=letter.original.partition,
+            key=letter.key,
+            value=letter.value,
+            headers=[*letter.original_headers, (REPLAYED_FROM_HEADER, f"{letter.partition}:{letter.offset}".encode())],
+            on_delivery=delivered(letter),
+        )
+    if producer.flush(30) or failures:
+        raise DeadLetterWriteFailed(f"replay not acknowledged: {failures[:3]}")
+    return sorted(results, key=lambda r: (r[0].partition, r[0].offset))

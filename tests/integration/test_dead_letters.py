@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from click.testing import CliRunner
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
+from pipeline.cli import cli
 from sink.kafka_clients import message_headers
-from tests.integration.conftest import SinkProcess, Sources, until
+from tests.integration.conftest import SinkProcess, Sources, assert_calendar_matches_rules, until
 
 pytestmark = pytest.mark.integration
 
@@ -60,3 +63,36 @@ def test_malformed_message_is_dead_lettered_and_the_pipeline_continues(sink: Sin
         ),
     )
     until("the next change", lambda: sources.calendar_rows("course_id = %s", (course,)) or None)
+
+
+def _cli(*args: str) -> str:
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_dlq_list_show_and_replay(sink: SinkProcess, sources: Sources) -> None:
+    bootstrap = sink.targets.kafka_bootstrap_servers
+    producer = Producer({"bootstrap.servers": bootstrap})
+    marker = f"still not json {uuid.uuid4()}".encode()
+    producer.produce("course.public.courses", key=b'{"id": -2}', value=marker)
+    assert producer.flush(30) == 0
+    letter = until("the dead letter", lambda: next((x for x in _dead_letters(bootstrap) if x["value"] == marker), None))
+    listed = [json.loads(line) for line in _cli("dlq", "list", "--json").splitlines()]
+    entry = next(x for x in listed if x["original_offset"] == int(letter["cdcsync.original.offset"] or b"-1"))
+    assert entry["original_topic"] == "course.public.courses"
+    assert entry["error_class"] == "InvalidMessage"
+    shown = _cli("dlq", "show", entry["dead_letter"])
+    assert marker.decode() in shown and "cdcsync.error.message" in shown
+
+    # Replayed, it goes back to its topic; the sink still cannot apply it, so it is dead-lettered again.
+    before = sum(1 for x in _dead_letters(bootstrap) if x["value"] == marker)
+    replayed = _cli("dlq", "replay", entry["dead_letter"])
+    assert f"replayed {entry['dead_letter']} to course.public.courses" in replayed
+    until(
+        "the replayed letter to come back",
+        lambda: sum(1 for x in _dead_letters(bootstrap) if x["value"] == marker) > before or None,
+    )
+    again = [x for x in _dead_letters(bootstrap) if x["value"] == marker][-1]
+    assert again["cdcsync.replayed.from"] == entry["dead_letter"].encode()
+    assert_calendar_matches_rules(sink.targets)
