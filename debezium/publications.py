@@ -1,26 +1,69 @@
 """Publications the connectors read, created ahead of them by a role that may.
 
 Debezium's role has REPLICATION and SELECT only: it may not create a
-publication, nor add tables it does not own. Given a publication with exactly
-the connector's tables, ``publication.autocreate.mode=filtered`` leaves it as
-it is (``PostgresReplicationConnection.isPublicationUpdateRequired``).
+publication, nor add tables it does not own. With
+``publication.autocreate.mode=filtered`` it compares the publication with the
+tables it captures, which are ``table.include.list`` plus the signal table
+(``RelationalTableFilters`` adds ``signal.data.collection`` to the filter), and
+runs ``ALTER PUBLICATION ... SET TABLE`` on any difference
+(``PostgresReplicationConnection.isPublicationUpdateRequired``), which its role
+cannot do. So the publication must hold exactly those tables.
 """
 
 from __future__ import annotations
 
 import psycopg
+from psycopg import sql
 
 from debezium.connector_spec import ConnectorSpec
+from debezium.signals import signal_table
+
+
+def publication_tables(spec: ConnectorSpec) -> tuple[str, ...]:
+    """``schema.table`` of every table Debezium expects in ``spec``'s publication, sorted."""
+    tables = set(spec.tables)
+    signals = signal_table(spec)
+    if signals is not None:
+        tables.add(signals)
+    return tuple(sorted(tables))
+
+
+def _table_list(spec: ConnectorSpec) -> sql.Composed:
+    return sql.SQL(", ").join(sql.Identifier(*table.split(".", 1)) for table in publication_tables(spec))
+
+
+def create_publication_statement(spec: ConnectorSpec) -> sql.Composed:
+    """``CREATE PUBLICATION`` with exactly the tables Debezium expects; run it as the owner of the tables."""
+    return sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(
+        sql.Identifier(spec.publication_name), _table_list(spec)
+    )
+
+
+def set_publication_tables_statement(spec: ConnectorSpec) -> sql.Composed:
+    """``ALTER PUBLICATION ... SET TABLE`` to exactly the tables Debezium expects."""
+    return sql.SQL("ALTER PUBLICATION {} SET TABLE {}").format(sql.Identifier(spec.publication_name), _table_list(spec))
 
 
 def ensure_publication(owner_url: str, spec: ConnectorSpec) -> bool:
-    """Create ``spec``'s publication unless it exists; True if created.
+    """Create ``spec``'s publication, or set its tables to exactly the expected ones; True if anything changed.
 
     ``owner_url`` connects to the connector's database as its owner or an admin.
+    The tables (the signal table included) must exist. A ``FOR ALL TABLES``
+    publication is left alone: ``cdcsync sources check`` reports it.
     """
     with psycopg.connect(owner_url, autocommit=True, connect_timeout=10) as conn:
-        found = conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (spec.publication_name,))
-        if found.fetchone() is not None:
+        found = conn.execute("SELECT puballtables FROM pg_publication WHERE pubname = %s", (spec.publication_name,))
+        row = found.fetchone()
+        if row is None:
+            conn.execute(create_publication_statement(spec))
+            return True
+        if row[0]:
             return False
-        conn.execute(spec.create_publication_statement())
+        current = conn.execute(
+            "SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = %s",
+            (spec.publication_name,),
+        )
+        if {name for (name,) in current} == set(publication_tables(spec)):
+            return False
+        conn.execute(set_publication_tables_statement(spec))
         return True
