@@ -35,9 +35,12 @@ class CalendarScope:
     lecture_ids: frozenset[int]
     window_ids: frozenset[int]
     assignment_ids: frozenset[int]
+    everything: bool = False  # a source table was truncated: recompute every calendar row
 
     @classmethod
-    def from_changes(cls, changes: Mapping[SourceTable, Sequence[ChangeEvent]]) -> CalendarScope:
+    def from_changes(
+        cls, changes: Mapping[SourceTable, Sequence[ChangeEvent]], truncated: bool = False
+    ) -> CalendarScope:
         def ids(table: SourceTable) -> frozenset[int]:
             return frozenset(e.key[0] for e in changes.get(table, ()))
 
@@ -47,11 +50,19 @@ class CalendarScope:
             lecture_ids=ids(LECTURES),
             window_ids=ids(ATTENDANCE_WINDOWS),
             assignment_ids=ids(ASSIGNMENTS),
+            everything=truncated,
         )
 
     @property
     def is_empty(self) -> bool:
-        return not (self.course_ids or self.enrollments or self.lecture_ids or self.window_ids or self.assignment_ids)
+        return not (
+            self.everything
+            or self.course_ids
+            or self.enrollments
+            or self.lecture_ids
+            or self.window_ids
+            or self.assignment_ids
+        )
 
 
 # Session temp tables, emptied at each commit.
@@ -121,6 +132,12 @@ _FILL_DESIRED = sql.SQL(
     rules=sql.SQL(" UNION ").join(sql.SQL(rows).format(scope=scope) for rows, scope in _DESIRED_BLOCKS),
 )
 
+# Every calendar row has a course: all courses known to the replica or the calendar cover them all.
+_ALL_COURSES = """
+    INSERT INTO scope_courses (course_id)
+    SELECT id FROM cdcsync.courses UNION SELECT course_id FROM calendar.calendar_entries
+    ON CONFLICT DO NOTHING"""
+
 _EXPAND_WINDOWS_OF_LECTURES = """
     INSERT INTO scope_windows (window_id)
     SELECT w.id FROM cdcsync.attendance_windows w
@@ -184,6 +201,8 @@ def recompute_calendar(cur: Cursor[tuple[object, ...]], scope: CalendarScope) ->
     if scope.is_empty:
         return CalendarDelta(0, 0)
     _copy_ids(cur, "scope_courses", ("course_id",), frozenset(scope.course_ids))
+    if scope.everything:
+        cur.execute(_ALL_COURSES)
     _copy_ids(cur, "scope_enrollments", ("course_id", "user_id"), frozenset(scope.enrollments))
     _copy_ids(cur, "scope_lectures", ("lecture_id",), frozenset(scope.lecture_ids))
     _copy_ids(cur, "scope_windows", ("window_id",), frozenset(scope.window_ids))

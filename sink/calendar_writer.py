@@ -10,7 +10,7 @@ from psycopg import Connection
 from sink.calendar_projection import SCOPE_DDL, CalendarScope, recompute_calendar
 from sink.change_batch import ChangeBatch
 from sink.offset_store import OffsetStore
-from sink.source_replica import apply_staged_changes, stage_changes, staging_ddl
+from sink.source_replica import apply_staged_changes, stage_changes, staging_ddl, truncate_replica
 from sink.source_tables import SOURCE_TABLES
 
 logger = logging.getLogger(__name__)
@@ -55,10 +55,14 @@ class CalendarWriter:
         replica_rows = 0
         with self._conn.transaction(), self._conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (_BATCH_LOCK,))
+            # A truncate first: the batch's changes of that table are all newer than it.
+            for truncated in batch.truncations:
+                replica_rows += truncate_replica(cur, truncated)
             for table, events in changes.items():
                 stage_changes(cur, table, events)
                 replica_rows += apply_staged_changes(cur, table)
-            delta = recompute_calendar(cur, CalendarScope.from_changes(changes))
+            scope = CalendarScope.from_changes(changes, truncated=bool(batch.truncations))
+            delta = recompute_calendar(cur, scope)
             self._offsets.save(cur, batch.offset_ranges, batch.newest_commit, batch.dead_letters)
         return BatchResult(
             messages=batch.message_count,

@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime
 
-from sink.change_event import ChangeEvent, Key, MessageRef, Operation, Value
+from sink.change_event import ChangeEvent, Key, MessageRef, Operation, TableTruncated, Value
 from sink.source_tables import SourceTable
 
 TopicPartition = tuple[str, int]
@@ -31,9 +31,10 @@ class ChangeBatch:
         self._next_offsets: dict[TopicPartition, int] = {}
         self._dead_letters: dict[TopicPartition, int] = {}
         self._newest_commit: dict[TopicPartition, datetime] = {}
+        self._truncations: dict[SourceTable, TableTruncated] = {}
         self.message_count = 0
 
-    def add(self, ref: MessageRef, event: ChangeEvent | None) -> None:
+    def add(self, ref: MessageRef, event: ChangeEvent | TableTruncated | None) -> None:
         """Record a consumed message; ``event`` is None for tombstones and dead letters."""
         self.message_count += 1
         partition = (ref.topic, ref.partition)
@@ -44,6 +45,12 @@ class ChangeBatch:
         newest = self._newest_commit.get(partition)
         if newest is None or event.committed_at > newest:
             self._newest_commit[partition] = event.committed_at
+        if isinstance(event, TableTruncated):
+            self._truncate(event)
+            return
+        truncated = self._truncations.get(event.table)
+        if truncated is not None and event.position < truncated.position:
+            return
         row = (event.table, event.key)
         current = self._changes.get(row)
         if current is not None and current.position > event.position:
@@ -59,6 +66,21 @@ class ChangeBatch:
                 self._known_values[row] = dict(event.values)
             else:
                 self._known_values.setdefault(row, {}).update(event.values)
+
+    def _truncate(self, event: TableTruncated) -> None:
+        """Changes of the table older than the truncate are void; newer ones apply after it."""
+        current = self._truncations.get(event.table)
+        if current is not None and current.position >= event.position:
+            return
+        self._truncations[event.table] = event
+        table = event.table
+        self._changes = {r: e for r, e in self._changes.items() if r[0] is not table or e.position > event.position}
+        self._known_values = {r: v for r, v in self._known_values.items() if r[0] is not table}
+        self._origins = {r: k for r, k in self._origins.items() if r[0] is not table}
+
+    @property
+    def truncations(self) -> list[TableTruncated]:
+        return list(self._truncations.values())
 
     def _fill_unavailable(self, event: ChangeEvent) -> ChangeEvent:
         """Fill unavailable columns from what the batch knows of the row's latest state.

@@ -64,3 +64,12 @@ class ChangeEvent:
     position: SourceCommitPosition
     committed_at: datetime
     previous_key: Key | None = None
+
+
+@dataclass(frozen=True)
+class TableTruncated:
+    """A TRUNCATE of a source table: every row of it is gone as of ``position``."""
+
+    table: SourceTable
+    position: SourceCommitPosition
+    committed_at: datetime

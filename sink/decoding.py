@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sink.change_event import ChangeEvent, Key, Operation, SourceCommitPosition, Value
+from sink.change_event import ChangeEvent, Key, Operation, SourceCommitPosition, TableTruncated, Value
 from sink.errors import InvalidMessage
 from sink.source_tables import Column, ColumnType, SourceTable
 
@@ -36,7 +36,7 @@ def decode_change(
     value: bytes | None,
     headers: Headers = None,
     placeholder: str = UNAVAILABLE_VALUE_PLACEHOLDER,
-) -> ChangeEvent | None:
+) -> ChangeEvent | TableTruncated | None:
     """Decode one Debezium change event of ``table``; ``None`` for a tombstone.
 
     A tombstone (null value) always follows the delete event of the same key,
@@ -87,7 +87,9 @@ def decode_change(
             position=position,
             committed_at=committed_at,
         )
-    raise InvalidMessage(f"unknown envelope op {op!r}: expected one of c, u, r, d")
+    if op == "t":
+        return TableTruncated(table=table, position=position, committed_at=committed_at)
+    raise InvalidMessage(f"unknown envelope op {op!r}: expected one of c, u, r, d, t")
 
 
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:

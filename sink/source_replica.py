@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from psycopg import Cursor, sql
 
-from sink.change_event import ChangeEvent, Operation
+from sink.change_event import ChangeEvent, Operation, TableTruncated
 from sink.source_tables import SourceTable
 
 REPLICA_SCHEMA = "cdcsync"
@@ -108,6 +108,20 @@ def stage_changes(cur: Cursor[tuple[object, ...]], table: SourceTable, events: I
 def apply_staged_changes(cur: Cursor[tuple[object, ...]], table: SourceTable) -> int:
     """Upsert the staged changes into the replica, guarded by position. Returns rows written."""
     cur.execute(_apply_statement(table))
+    return cur.rowcount
+
+
+def truncate_replica(cur: Cursor[tuple[object, ...]], truncated: TableTruncated) -> int:
+    """Mark every row older than the truncate deleted, at the truncate's position. Returns rows marked."""
+    position = truncated.position
+    cur.execute(
+        sql.SQL(
+            "UPDATE {} SET _deleted = true, _commit_lsn = %s, _change_lsn = %s,"
+            " _committed_at = CASE WHEN _deleted THEN _committed_at ELSE %s END"
+            " WHERE (_commit_lsn, _change_lsn) < (%s, %s)"
+        ).format(replica_table(truncated.table)),
+        (position.commit_lsn, position.change_lsn, truncated.committed_at, position.commit_lsn, position.change_lsn),
+    )
     return cur.rowcount
 
 

@@ -107,6 +107,12 @@ class SourceSimulator:
         del self.tables[table][self._key(table, row)]
         self._pending.append((table, "d", row, None))
 
+    def truncate(self, *tables: SourceTable) -> None:
+        """TRUNCATE (with CASCADE where foreign keys need it): one 't' event per table."""
+        for table in tables:
+            self.tables[table].clear()
+            self._pending.append((table, "t", None, None))
+
     def commit(self) -> None:
         """Emit the transaction's events, as Debezium does at commit."""
         last_commit = self._commit_lsn
@@ -138,7 +144,10 @@ class SourceSimulator:
                 )
             )
 
-        if op == "c" and after is not None:
+        if op == "t":
+            envelope = {"op": "t", "before": None, "after": None, "source": source}
+            topic.append(SimulatedMessage(table.default_topic(), b"", json.dumps(envelope).encode()))
+        elif op == "c" and after is not None:
             message("c", None, _encode(table, after), after)
         elif op == "d" and before is not None:
             message("d", _key_of(table, before), None, before)
@@ -311,5 +320,9 @@ class SourceSimulator:
             self.update(ASSIGNMENTS, assignment, r.choice(options))
         elif choice == 14 and (assignment := self._pick(ASSIGNMENTS)):
             self.delete(ASSIGNMENTS, assignment)
+        elif choice == 15 and r.random() < 0.05:
+            self.truncate(
+                *r.choice([(ATTENDANCE_WINDOWS,), (ASSIGNMENTS,), (LECTURES,), (COURSES, LECTURES, ENROLLMENTS)])
+            )
         else:
             self.update(COURSES, course, course)  # a change to columns the rules don't read

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from sink.change_event import Operation, SourceCommitPosition
+from sink.change_event import ChangeEvent, Operation, SourceCommitPosition, TableTruncated
 from sink.decoding import OLD_KEY_HEADER, UNAVAILABLE_VALUE_PLACEHOLDER, decode_change
 from sink.errors import InvalidMessage
-from sink.source_tables import ASSIGNMENTS, ENROLLMENTS, LECTURES
+from sink.source_tables import ASSIGNMENTS, ENROLLMENTS, LECTURES, SourceTable
 
 ASSIGNMENT_ROW = {
     "id": 7,
@@ -28,6 +28,13 @@ ASSIGNMENT_ROW = {
 }
 
 
+def decoded(table: SourceTable, raw: bytes, headers: list[tuple[str, bytes | None]] | None = None) -> ChangeEvent:
+    """Decode a message that must be a row change."""
+    event = decode_change(table, raw, headers)
+    assert isinstance(event, ChangeEvent)
+    return event
+
+
 def envelope(
     op: str, after: dict[str, Any] | None = None, before: dict[str, Any] | None = None, **source: Any
 ) -> bytes:
@@ -36,7 +43,7 @@ def envelope(
 
 
 def test_create_decodes_every_type_exactly() -> None:
-    event = decode_change(ASSIGNMENTS, envelope("c", ASSIGNMENT_ROW))
+    event = decoded(ASSIGNMENTS, envelope("c", ASSIGNMENT_ROW))
     assert event is not None
     assert event.operation is Operation.UPSERT
     assert event.key == (7,)
@@ -53,11 +60,11 @@ def test_create_decodes_every_type_exactly() -> None:
 
 def test_position_follows_commit_order_not_change_lsn() -> None:
     # Transaction B wrote its change before A committed, but committed after A.
-    a = decode_change(
+    a = decoded(
         ENROLLMENTS,
         envelope("u", {"course_id": 1, "user_id": 2, "status": "active"}, lsn=500, sequence='["400","500"]'),
     )
-    b = decode_change(
+    b = decoded(
         ENROLLMENTS,
         envelope("u", {"course_id": 1, "user_id": 2, "status": "dropped"}, lsn=450, sequence='["600","450"]'),
     )
@@ -67,14 +74,14 @@ def test_position_follows_commit_order_not_change_lsn() -> None:
 
 
 def test_snapshot_read_without_last_commit_uses_its_lsn() -> None:
-    event = decode_change(
+    event = decoded(
         ENROLLMENTS, envelope("r", {"course_id": 1, "user_id": 2, "status": "active"}, sequence='[null,"77"]', lsn=77)
     )
     assert event is not None and event.position == SourceCommitPosition(77, 77)
 
 
 def test_delete_takes_the_key_from_before() -> None:
-    event = decode_change(LECTURES, envelope("d", before={"id": 11, "course_id": None, "title": None}))
+    event = decoded(LECTURES, envelope("d", before={"id": 11, "course_id": None, "title": None}))
     assert event is not None
     assert event.operation is Operation.DELETE
     assert event.key == (11,)
@@ -88,7 +95,7 @@ def test_tombstone_is_none() -> None:
 
 def test_unavailable_placeholder_is_never_a_value() -> None:
     row = {**ASSIGNMENT_ROW, "description": UNAVAILABLE_VALUE_PLACEHOLDER}
-    event = decode_change(ASSIGNMENTS, envelope("u", row))
+    event = decoded(ASSIGNMENTS, envelope("u", row))
     assert event is not None
     assert "description" not in event.values
     assert event.unavailable == {"description"}
@@ -102,7 +109,7 @@ def test_placeholder_in_a_snapshot_read_is_invalid() -> None:
 
 def test_primary_key_change_carries_the_old_key() -> None:
     row = {**ASSIGNMENT_ROW, "id": 8, "description": UNAVAILABLE_VALUE_PLACEHOLDER}
-    event = decode_change(ASSIGNMENTS, envelope("c", row), headers=[(OLD_KEY_HEADER, b'{"id": 7}')])
+    event = decoded(ASSIGNMENTS, envelope("c", row), headers=[(OLD_KEY_HEADER, b'{"id": 7}')])
     assert event is not None
     assert event.key == (8,)
     assert event.previous_key == (7,)
@@ -130,7 +137,7 @@ def test_schema_wrapped_message_with_precise_decimal() -> None:
         ],
     }
     payload = json.loads(envelope("c", row))
-    event = decode_change(ASSIGNMENTS, json.dumps({"schema": schema, "payload": payload}).encode())
+    event = decoded(ASSIGNMENTS, json.dumps({"schema": schema, "payload": payload}).encode())
     assert event is not None
     assert event.values["max_score"] == Decimal("87.50")
 
@@ -162,5 +169,15 @@ def test_bad_input_names_the_reason(raw: bytes, reason: str) -> None:
 
 
 def test_added_source_column_is_ignored() -> None:
-    event = decode_change(ASSIGNMENTS, envelope("c", {**ASSIGNMENT_ROW, "new_column": 1}))
+    event = decoded(ASSIGNMENTS, envelope("c", {**ASSIGNMENT_ROW, "new_column": 1}))
     assert event is not None and "new_column" not in event.values
+
+
+def test_truncate_is_a_table_event_at_its_position() -> None:
+    raw = json.dumps(
+        {"op": "t", "before": None, "after": None, "source": {"lsn": 7000, "sequence": '["6900","7000"]', "ts_us": 5}}
+    ).encode()
+    event = decode_change(LECTURES, raw)
+    assert event == TableTruncated(
+        LECTURES, SourceCommitPosition(6900, 7000), datetime(1970, 1, 1, 0, 0, 0, 5, tzinfo=UTC)
+    )

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from sink.change_event import ChangeEvent, Operation
+from sink.change_event import ChangeEvent, Operation, TableTruncated
 from sink.decoding import decode_change
 from sink.source_tables import ASSIGNMENTS
 
@@ -28,7 +28,9 @@ def recorded() -> list[dict[str, Any]]:
 def decode(record: dict[str, Any]) -> ChangeEvent | None:
     value = record["value"].encode() if record["value"] is not None else None
     headers = [(name, text.encode()) for name, text in record["headers"].items()]
-    return decode_change(ASSIGNMENTS, value, headers)
+    event = decode_change(ASSIGNMENTS, value, headers)
+    assert not isinstance(event, TableTruncated)
+    return event
 
 
 def by_what() -> dict[str, ChangeEvent | None]:
