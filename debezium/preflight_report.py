@@ -70,9 +70,9 @@ def parse_size(text: str) -> int:
     return value
 
 
-def slot_rows(slots: Iterable[SlotHealth], threshold_bytes: int) -> list[tuple[str, str, str, str, str]]:
-    """Rows of (server, slot, active, retained WAL, mark) for a table; mark is ``!`` at or over the threshold."""
-    return [
+def slot_lines(slots: Iterable[SlotHealth], threshold_bytes: int) -> list[str]:
+    """A table of the slots: server, slot, state, retained WAL, and ``!`` at or over the threshold (or lost)."""
+    rows = [
         (
             s.server,
             s.slot_name,
@@ -81,6 +81,13 @@ def slot_rows(slots: Iterable[SlotHealth], threshold_bytes: int) -> list[tuple[s
             "!" if s.over(threshold_bytes) or s.wal_status == "lost" else "",
         )
         for s in sorted(slots, key=lambda s: (s.server, s.slot_name))
+    ]
+    if not rows:
+        return ["  no replication slot"]
+    table = [("server", "slot", "state", "retained WAL", ""), *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    return [
+        "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in table
     ]
 
 

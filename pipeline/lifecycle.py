@@ -14,11 +14,12 @@ from debezium.commands import apply_connector
 from debezium.connect_client import ConnectClient, ConnectorNotFound, ConnectorState
 from debezium.connector_spec import load_connector_specs
 from debezium.publications import ensure_publication
+from debezium.signals import ensure_signal_table
 from pipeline.errors import CdcsyncError, StackError
 from pipeline.settings import StackSettings
 from pipeline.sources.demo_data import load_demo_data
 from pipeline.sources.setup import ensure_source_schemas
-from pipeline.stack.endpoints import SERVICE_DATABASES, StackEndpoints
+from pipeline.stack.endpoints import DEBEZIUM_ROLE, SERVICE_DATABASES, StackEndpoints
 from pipeline.stack.local_stack import LocalStack
 from pipeline.stack.processes import wait_until
 from pipeline.targets import Targets
@@ -72,18 +73,20 @@ def apply_connectors_and_wait(connect_url: str, timeout: float) -> list[str]:
 
 
 def prepare_sources(settings: StackSettings, demo_data: bool) -> tuple[list[str], list[str], bool]:
-    """The services' tables, the connectors' publications, and (into empty sources) the demo data.
+    """The services' tables, the connectors' signal tables and publications, and (into empty sources) the demo data.
 
-    Returns the services whose tables were created, the publications created, and
-    whether demo data was loaded. Idempotent.
+    Returns the services whose tables were created, the publications created or
+    whose tables were set, and whether demo data was loaded. Idempotent. Signal
+    tables come first: a publication can only list a table that exists.
     """
     endpoints = StackEndpoints(settings)
     created = [s for s in SERVICE_DATABASES if ensure_source_schemas(s, endpoints.service_url(s))]
-    publications = [
-        spec.publication_name
-        for spec in load_connector_specs()
-        if ensure_publication(endpoints.admin_url(spec.config["database.dbname"]), spec)
-    ]
+    publications = []
+    for spec in load_connector_specs():
+        admin_url = endpoints.admin_url(spec.config["database.dbname"])
+        ensure_signal_table(admin_url, spec, DEBEZIUM_ROLE)
+        if ensure_publication(admin_url, spec):
+            publications.append(spec.publication_name)
     loaded = demo_data and load_demo_data({s: endpoints.service_url(s) for s in SERVICE_DATABASES})
     return created, publications, loaded
 
