@@ -12,6 +12,7 @@ import sys
 import click
 
 from debezium.commands import connectors
+from debezium.sources_commands import snapshot, sources
 from pipeline.commands import demo, down, status, up
 from pipeline.errors import CdcsyncError
 from pipeline.stack.commands import stack
@@ -31,7 +32,7 @@ def cli(verbose: bool) -> None:
     )
 
 
-for command in (up, down, status, demo, verify, stack, connectors, sink, dlq):
+for command in (up, down, status, demo, verify, stack, connectors, sink, dlq, sources, snapshot):
     cli.add_command(command)
 
 

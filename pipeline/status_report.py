@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import psycopg
+
 from debezium.commands import format_table, status_rows
 from debezium.connect_client import ConnectClient
+from debezium.connector_spec import load_connector_specs
+from debezium.preflight_report import format_bytes, slot_lines
+from debezium.source_preflight import slot_health, wal_warning_threshold
 from pipeline.errors import CdcsyncError
 from pipeline.settings import StackSettings
 from pipeline.stack.local_stack import LocalStack
@@ -28,6 +33,7 @@ def status_lines(settings: StackSettings, targets: Targets, group_id: str) -> li
         lines.append(format_table(("connector", "state", "task", "task state", "worker"), status_rows(states)))
     except CdcsyncError as exc:
         lines.append(f"  unavailable: {exc}")
+    lines.extend(slot_health_section())
     lines.append("sink progress (per topic partition):")
     try:
         progress = read_progress(targets.sink_db_url, targets.kafka_bootstrap_servers, group_id)
@@ -54,3 +60,13 @@ def status_lines(settings: StackSettings, targets: Targets, group_id: str) -> li
         else "  no batch applied yet"
     )
     return lines
+
+
+def slot_health_section() -> list[str]:
+    """Replication slots of the connectors' servers (the preflight's query, as the connectors' role)."""
+    try:
+        threshold = wal_warning_threshold()
+        slots = slot_health(load_connector_specs())
+    except (CdcsyncError, psycopg.Error) as exc:
+        return ["replication slots:", f"  unavailable: {exc}"]
+    return [f"replication slots (! = retains at least {format_bytes(threshold)}):", *slot_lines(slots, threshold)]
