@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 
 from debezium.connector_spec import load_connector_specs
 from debezium.preflight_report import (
@@ -21,6 +23,8 @@ from debezium.preflight_rules import PublicationFacts, ServerFacts, SourceFacts,
 from debezium.source_connection import UnresolvedPlaceholder, resolve_placeholders, source_connection
 from debezium.source_preflight import wal_warning_threshold
 from pipeline.errors import ConfigError
+from pipeline.settings import StackSettings
+from pipeline.stack.endpoints import StackEndpoints
 
 GIB = 1 << 30
 SERVER = "127.0.0.1:15432"
@@ -327,3 +331,11 @@ def test_slot_lines_mark_slots_over_the_threshold() -> None:
     assert lines[1].split() == [SERVER, "a", "idle", "2.0", "GiB", "!"]
     assert lines[2].split() == [SERVER, "b", "active", "1.0", "MiB"]
     assert slot_lines([], GIB) == ["  no replication slot"]
+
+
+def test_compose_runs_the_preflight_with_the_connect_workers_placeholders() -> None:
+    compose = yaml.safe_load((Path(__file__).resolve().parents[2] / "compose" / "docker-compose.yml").read_text())
+    worker = compose["services"]["connect"]["environment"]
+    preflight = compose["services"]["connectors"]["environment"]
+    for variable in StackEndpoints(StackSettings.from_env({})).connect_worker_env():
+        assert str(preflight[variable]) == str(worker[variable]), variable
