@@ -68,5 +68,6 @@ def slot_health_section() -> list[str]:
         threshold = wal_warning_threshold()
         slots = slot_health(load_connector_specs())
     except (CdcsyncError, psycopg.Error) as exc:
-        return ["replication slots:", f"  unavailable: {exc}"]
+        first_line = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
+        return ["replication slots:", f"  unavailable: {first_line}"]
     return [f"replication slots (! = retains at least {format_bytes(threshold)}):", *slot_lines(slots, threshold)]

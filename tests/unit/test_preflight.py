@@ -6,6 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import psycopg
 import pytest
 import yaml
 
@@ -22,6 +23,7 @@ from debezium.preflight_report import (
 from debezium.preflight_rules import PublicationFacts, ServerFacts, SourceFacts, TableFacts, evaluate
 from debezium.source_connection import UnresolvedPlaceholder, resolve_placeholders, source_connection
 from debezium.source_preflight import wal_warning_threshold
+from pipeline import status_report
 from pipeline.errors import ConfigError
 from pipeline.settings import StackSettings
 from pipeline.stack.endpoints import StackEndpoints
@@ -339,3 +341,17 @@ def test_compose_runs_the_preflight_with_the_connect_workers_placeholders() -> N
     preflight = compose["services"]["connectors"]["environment"]
     for variable in StackEndpoints(StackSettings.from_env({})).connect_worker_env():
         assert str(preflight[variable]) == str(worker[variable]), variable
+
+
+def test_status_shows_slot_health_or_why_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CDCSYNC_SLOT_WAL_WARNING", raising=False)
+    monkeypatch.setattr(status_report, "slot_health", lambda specs: [_slot("idle", active=False, retained=2 * GIB)])
+    lines = status_report.slot_health_section()
+    assert lines[0] == "replication slots (! = retains at least 1.0 GiB):"
+    assert lines[2].split()[-1] == "!"
+
+    def unreachable(specs: object) -> list[SlotHealth]:
+        raise psycopg.OperationalError("connection refused\n\tIs the server running?")
+
+    monkeypatch.setattr(status_report, "slot_health", unreachable)
+    assert status_report.slot_health_section() == ["replication slots:", "  unavailable: connection refused"]
