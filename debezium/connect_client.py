@@ -1,12 +1,13 @@
 """A small Kafka Connect REST client.
 
-It owns the mapping from HTTP outcomes to exceptions (``error_for_response``):
-unreachable -> ``ConnectUnreachable``, 404 -> ``ConnectorNotFound``, 409 ->
-``RebalanceInProgress`` (retried with backoff), a timeout -> ``ConnectTimeout``,
-any other error -> ``ConnectRequestFailed``. Callers never look at status codes.
+It owns the mapping from HTTP outcomes to exceptions (``connect_errors``):
+unreachable -> ``ConnectUnreachable``, 401/403 -> ``ConnectUnauthorized``, 404 ->
+``ConnectorNotFound``, 409 -> ``RebalanceInProgress`` (retried with backoff), a
+timeout -> ``ConnectTimeout``, any other error -> ``ConnectRequestFailed``.
+Callers never look at status codes.
 
-Secrets: connector configs hold ``${env:...}`` placeholders only, and this
-module logs methods and paths, never request or response bodies.
+Secrets: the basic-auth password lives in memory only (no repr); this module
+logs methods and paths, never request or response bodies.
 """
 
 from __future__ import annotations
@@ -14,59 +15,78 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
+from debezium.connect_errors import (
+    ConnectorNotFound,
+    ConnectRequestFailed,
+    ConnectTimeout,
+    ConnectUnauthorized,
+    ConnectUnreachable,
+    RebalanceInProgress,
+    backoff_delays,
+    error_for_response,
+    is_retryable,
+)
+from debezium.connector_state import ConnectorInfo, ConnectorState, TaskState
 from pipeline.errors import ConnectError
+
+__all__ = [
+    "BasicAuth",
+    "ConnectClient",
+    "ConnectRequestFailed",
+    "ConnectTimeout",
+    "ConnectUnauthorized",
+    "ConnectUnreachable",
+    "ConnectorInfo",
+    "ConnectorNotFound",
+    "ConnectorPlugin",
+    "ConnectorState",
+    "RebalanceInProgress",
+    "TaskState",
+    "TlsOptions",
+    "backoff_delays",
+    "error_for_response",
+    "is_retryable",
+    "validation_errors",
+]
 
 logger = logging.getLogger(__name__)
 
-
-class ConnectUnreachable(ConnectError):
-    def __init__(self, url: str) -> None:
-        super().__init__(f"Kafka Connect not reachable at {url}: is it running? (cdcsync stack up)")
-        self.url = url
+_Params = Mapping[str, str] | list[tuple[str, str]] | None  # a list repeats a key: expand=info&expand=status
 
 
-class ConnectTimeout(ConnectError):
-    def __init__(self, method: str, url: str, timeout: float) -> None:
-        super().__init__(f"Kafka Connect did not answer {method} {url} within {timeout:g}s")
+@dataclass(frozen=True)
+class BasicAuth:
+    username: str
+    password: str = field(repr=False)  # a secret: never in a repr, a message or a log line
 
 
-class ConnectorNotFound(ConnectError):
-    def __init__(self, what: str) -> None:
-        super().__init__(f"{what} not found in Kafka Connect")
-        self.what = what
+@dataclass(frozen=True)
+class TlsOptions:
+    """How to trust the server (``ca_cert``, or not at all with ``insecure``) and who we are (client cert)."""
 
+    ca_cert: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    insecure: bool = False
 
-class RebalanceInProgress(ConnectError):
-    """409: the workers are rebalancing; the same request succeeds a little later.
+    @property
+    def verify(self) -> bool | str:
+        if self.insecure:
+            return False
+        return str(self.ca_cert) if self.ca_cert is not None else True
 
-    (POST /connectors also answers 409 for an existing name; this client only PUTs.)
-    """
-
-    def __init__(self, method: str, path: str) -> None:
-        super().__init__(f"Kafka Connect is rebalancing and refused {method} {path}; try again shortly")
-
-
-class ConnectRequestFailed(ConnectError):
-    def __init__(self, method: str, path: str, status: int, message: str) -> None:
-        super().__init__(f"Kafka Connect refused {method} {path} with HTTP {status}: {message}")
-        self.status = status
-
-
-def error_for_response(method: str, path: str, status: int, message: str) -> ConnectError | None:
-    """The exception for an HTTP answer, or ``None`` when it is a success. Pure."""
-    if 200 <= status < 300:
-        return None
-    if status == 404:
-        return ConnectorNotFound(path)
-    if status == 409:
-        return RebalanceInProgress(method, path)
-    return ConnectRequestFailed(method, path, status, message or "(no message)")
+    @property
+    def cert(self) -> tuple[str, str] | str | None:
+        if self.client_cert is None:
+            return None
+        return str(self.client_cert) if self.client_key is None else (str(self.client_cert), str(self.client_key))
 
 
 def validation_errors(body: Any) -> dict[str, tuple[str, ...]]:
@@ -78,58 +98,6 @@ def validation_errors(body: Any) -> dict[str, tuple[str, ...]]:
         if messages:
             errors[str(value.get("name"))] = messages
     return errors
-
-
-def is_retryable(error: ConnectError) -> bool:
-    """Only a rebalance is worth retrying: every other answer would repeat itself."""
-    return isinstance(error, RebalanceInProgress)
-
-
-def backoff_delays(attempts: int, first: float = 0.5, cap: float = 4.0) -> list[float]:
-    """The waits between ``attempts`` tries: doubling from ``first``, at most ``cap``."""
-    return [min(cap, first * 2**i) for i in range(max(0, attempts - 1))]
-
-
-@dataclass(frozen=True)
-class TaskState:
-    id: int
-    state: str
-    worker_id: str
-    trace: str | None = None
-
-
-@dataclass(frozen=True)
-class ConnectorState:
-    """A connector's status as the REST API reports it (GET /connectors/{name}/status)."""
-
-    name: str
-    state: str
-    worker_id: str
-    tasks: tuple[TaskState, ...]
-    trace: str | None = None
-
-    @property
-    def running(self) -> bool:
-        return self.state == "RUNNING" and bool(self.tasks) and all(t.state == "RUNNING" for t in self.tasks)
-
-    @classmethod
-    def from_json(cls, document: Mapping[str, Any]) -> ConnectorState:
-        connector = document.get("connector") or {}
-        return cls(
-            name=str(document.get("name", "")),
-            state=str(connector.get("state", "UNKNOWN")),
-            worker_id=str(connector.get("worker_id", "")),
-            trace=connector.get("trace"),
-            tasks=tuple(
-                TaskState(
-                    id=int(t.get("id", -1)),
-                    state=str(t.get("state", "UNKNOWN")),
-                    worker_id=str(t.get("worker_id", "")),
-                    trace=t.get("trace"),
-                )
-                for t in document.get("tasks") or ()
-            ),
-        )
 
 
 @dataclass(frozen=True)
@@ -146,15 +114,24 @@ class ConnectClient:
         self,
         base_url: str,
         *,
+        auth: BasicAuth | None = None,
+        tls: TlsOptions | None = None,
+        origin: str | None = None,
         timeout: float = 10.0,
         attempts: int = 6,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.tls = tls or TlsOptions()
+        self.origin = origin  # where base_url came from (an option, a variable, a context), for messages
         self.timeout = timeout
         self.attempts = attempts
         self._sleep = sleep
         self._session: requests.Session | None = None
+
+    def __repr__(self) -> str:
+        return f"ConnectClient({self.base_url!r}, user={self.auth.username if self.auth else None!r})"
 
     def close(self) -> None:
         if self._session is not None:
@@ -167,6 +144,8 @@ class ConnectClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # Connectors: config
+
     def get_connector_config(self, name: str) -> dict[str, str]:
         """The stored config, placeholders unresolved. Raises ``ConnectorNotFound``."""
         body = self._request("GET", f"/connectors/{_segment(name)}/config")
@@ -176,10 +155,6 @@ class ConnectClient:
         """Create or update (idempotent). True when the connector was created."""
         status, _ = self._request_with_status("PUT", f"/connectors/{_segment(name)}/config", dict(config))
         return status == 201
-
-    def delete_connector(self, name: str) -> None:
-        """Stop and remove the connector. Its offsets and replication slot stay. Raises ``ConnectorNotFound``."""
-        self._request("DELETE", f"/connectors/{_segment(name)}")
 
     def validate_connector_config(self, name: str, config: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
         """Ask the plugin to validate ``config`` without applying it: the errors per property.
@@ -191,27 +166,77 @@ class ConnectClient:
         body = self._request("PUT", f"/connector-plugins/{plugin}/config/validate", {**config, "name": name})
         return validation_errors(body)
 
-    def pause_connector(self, name: str) -> None:
-        """Ask the connector and its tasks to pause (asynchronous: poll ``connector_status``)."""
-        self._request("PUT", f"/connectors/{_segment(name)}/pause")
+    def delete_connector(self, name: str) -> None:
+        """Stop and remove the connector. Its offsets and replication slot stay. Raises ``ConnectorNotFound``."""
+        self._request("DELETE", f"/connectors/{_segment(name)}")
 
-    def resume_connector(self, name: str) -> None:
-        """Ask a paused connector to resume (asynchronous: poll ``connector_status``)."""
-        self._request("PUT", f"/connectors/{_segment(name)}/resume")
-
-    def restart_failed(self, name: str) -> None:
-        """Restart the connector and its tasks that are FAILED (Kafka 3.0+ restart API)."""
-        self._request(
-            "POST", f"/connectors/{_segment(name)}/restart", params={"includeTasks": "true", "onlyFailed": "true"}
-        )
+    # Connectors: state
 
     def connector_status(self, name: str) -> ConnectorState:
         return ConnectorState.from_json(self._request("GET", f"/connectors/{_segment(name)}/status"))
+
+    def connector_info(self, name: str) -> ConnectorInfo:
+        """Config, type and status of one connector (two requests); state UNKNOWN while none is reported."""
+        info = self._request("GET", f"/connectors/{_segment(name)}")
+        try:
+            status = self._request("GET", f"/connectors/{_segment(name)}/status")
+        except ConnectorNotFound:  # created a moment ago: no status yet
+            status = {"name": name}
+        return ConnectorInfo.from_json(info, status)
 
     def list_connectors(self) -> dict[str, ConnectorState]:
         """Every connector with its status, in one request (``?expand=status``)."""
         body = self._request("GET", "/connectors", params={"expand": "status"})
         return {name: ConnectorState.from_json(entry.get("status") or {"name": name}) for name, entry in body.items()}
+
+    def list_connector_infos(self) -> dict[str, ConnectorInfo]:
+        """Every connector with its config, type and status, in one request."""
+        body = self._request("GET", "/connectors", params=[("expand", "info"), ("expand", "status")])
+        return {
+            name: ConnectorInfo.from_json(entry.get("info") or {"name": name}, entry.get("status") or {"name": name})
+            for name, entry in body.items()
+        }
+
+    def connector_topics(self, name: str) -> tuple[str, ...]:
+        """The topics the connector has written to since it was created or its topics were reset."""
+        body = self._request("GET", f"/connectors/{_segment(name)}/topics")
+        return tuple(sorted(str(t) for t in (body.get(name) or {}).get("topics") or ()))
+
+    # Connectors: lifecycle (each asynchronous: poll ``connector_status``)
+
+    def pause_connector(self, name: str) -> None:
+        self._request("PUT", f"/connectors/{_segment(name)}/pause")
+
+    def resume_connector(self, name: str) -> None:
+        """Resume a PAUSED or STOPPED connector."""
+        self._request("PUT", f"/connectors/{_segment(name)}/resume")
+
+    def stop_connector(self, name: str) -> None:
+        """Stop the connector and shut its tasks down, keeping its config (Kafka 3.5+)."""
+        self._request("PUT", f"/connectors/{_segment(name)}/stop")
+
+    def restart_connector(self, name: str, *, include_tasks: bool = False, only_failed: bool = False) -> None:
+        """Restart the connector, and with ``include_tasks`` its tasks; ``only_failed`` restarts only FAILED ones."""
+        params = {"includeTasks": str(include_tasks).lower(), "onlyFailed": str(only_failed).lower()}
+        self._request("POST", f"/connectors/{_segment(name)}/restart", params=params)
+
+    def restart_failed(self, name: str) -> None:
+        """Restart the connector and its tasks that are FAILED (Kafka 3.0+ restart API)."""
+        self.restart_connector(name, include_tasks=True, only_failed=True)
+
+    # Offsets (Kafka 3.6+): read any time, reset only when STOPPED
+
+    def get_offsets(self, name: str) -> list[dict[str, Any]]:
+        """``[{"partition": {...}, "offset": {...}}]``: for Debezium PostgreSQL, the last LSN it recorded."""
+        body = self._request("GET", f"/connectors/{_segment(name)}/offsets")
+        return list(body.get("offsets") or ())
+
+    def reset_offsets(self, name: str) -> str:
+        """Delete the connector's offsets (it must be STOPPED); the server's message."""
+        body = self._request("DELETE", f"/connectors/{_segment(name)}/offsets")
+        return str((body or {}).get("message") or "")
+
+    # Plugins
 
     def plugins(self) -> tuple[ConnectorPlugin, ...]:
         body = self._request("GET", "/connector-plugins")
@@ -220,13 +245,13 @@ class ConnectClient:
             for p in body
         )
 
-    def _request(
-        self, method: str, path: str, json_body: object = None, params: Mapping[str, str] | None = None
-    ) -> Any:
+    # Transport
+
+    def _request(self, method: str, path: str, json_body: object = None, params: _Params = None) -> Any:
         return self._request_with_status(method, path, json_body, params)[1]
 
     def _request_with_status(
-        self, method: str, path: str, json_body: object = None, params: Mapping[str, str] | None = None
+        self, method: str, path: str, json_body: object = None, params: _Params = None
     ) -> tuple[int, Any]:
         delays = iter(backoff_delays(self.attempts))
         while True:
@@ -239,19 +264,32 @@ class ConnectClient:
                 logger.info("%s %s: %s; retrying in %.1fs", method, path, exc, delay)
                 self._sleep(delay)
 
-    def _send(self, method: str, path: str, json_body: object, params: Mapping[str, str] | None) -> tuple[int, Any]:
+    def _send(self, method: str, path: str, json_body: object, params: _Params) -> tuple[int, Any]:
         url = self.base_url + path
         if self._session is None:
             self._session = requests.Session()
         logger.debug("%s %s", method, path)
         try:
-            response = self._session.request(method, url, json=json_body, params=params, timeout=self.timeout)
-        except requests.exceptions.ConnectionError as exc:
-            if isinstance(exc, requests.exceptions.ConnectTimeout):
-                raise ConnectTimeout(method, url, self.timeout) from None
-            raise ConnectUnreachable(self.base_url) from None
+            # Per request, not on the session: requests lets REQUESTS_CA_BUNDLE override session.verify.
+            response = self._session.request(
+                method,
+                url,
+                json=json_body,
+                params=params,
+                timeout=self.timeout,
+                auth=(self.auth.username, self.auth.password) if self.auth else None,
+                verify=self.tls.verify,
+                cert=self.tls.cert,
+            )
+        except requests.exceptions.SSLError:
+            reason = "TLS handshake failed: check --ca-cert or the client cert"
+            raise ConnectUnreachable(self.base_url, reason, self.origin) from None
+        except requests.exceptions.ConnectTimeout:
+            raise ConnectTimeout.request(method, url, self.timeout) from None
+        except requests.exceptions.ConnectionError:
+            raise ConnectUnreachable(self.base_url, origin=self.origin) from None
         except requests.exceptions.Timeout:
-            raise ConnectTimeout(method, url, self.timeout) from None
+            raise ConnectTimeout.request(method, url, self.timeout) from None
         body = _json_or_none(response)
         error = error_for_response(method, path, response.status_code, _error_message(body, response))
         if error is not None:

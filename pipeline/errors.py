@@ -2,6 +2,29 @@
 
 The CLI turns these into a one-line message and an exit code in one place
 (``pipeline.cli.main``); library code raises them and never calls ``sys.exit``.
+
+Exit codes (the one table; the Kafka Connect errors are in ``debezium.connect_errors``):
+
+====  ==========================================================================  =============================
+code  meaning                                                                     raised as
+====  ==========================================================================  =============================
+0     ok
+1     verify found a difference, the source preflight found errors, or an         ``VerifyMismatch``,
+      unexpected error (one line; the traceback with ``-v``)                      ``PreflightFailed``
+2     bad configuration: a setting, a connector file, a context, a URL            ``ConfigError``
+3     the local stack failed                                                      ``StackError``
+4     Kafka Connect refused a request (any other HTTP error, with its message)    ``ConnectError``
+5     Kafka Connect not reachable: connection refused, unknown host, TLS failed   ``ConnectUnreachable``
+6     Kafka Connect rejected the credentials (HTTP 401) or the user (403)         ``ConnectUnauthorized``
+7     no such connector or plugin (HTTP 404)                                      ``ConnectorNotFound``
+8     conflict: still rebalancing after the retries (HTTP 409), or the            ``RebalanceInProgress``,
+      connector is not in the state the command needs (offsets reset: STOPPED)    ``ConnectorStateConflict``
+9     the plugin rejects a connector config (apply --dry-run, or HTTP 400)        ``ConnectorConfigInvalid``
+10    timed out: no answer within --request-timeout, or not in the wanted         ``ConnectTimeout``
+      state within --timeout (--wait)
+11    a connector or task FAILED while --wait waited for RUNNING                  ``ConnectorFailed``
+130   interrupted (Ctrl-C) or a confirmation declined
+====  ==========================================================================  =============================
 """
 
 from __future__ import annotations
@@ -39,7 +62,7 @@ class StackError(CdcsyncError):
 
 
 class ConnectError(CdcsyncError):
-    """The Kafka Connect REST API refused a request or could not be reached."""
+    """The Kafka Connect REST API refused a request; subclasses (``debezium.connect_errors``) say how."""
 
     exit_code = 4
 
