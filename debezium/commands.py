@@ -1,139 +1,167 @@
-"""``cdcsync connectors apply|status``: one thin function per command.
+"""``cdcsync connectors ...``: Kafka Connect operations in verb-noun style, one thin function per command.
 
-Errors are raised as ``CdcsyncError`` subclasses; ``pipeline.cli.main`` turns
-them into a message and an exit code.
+apply, get, describe and status are here; pause, resume, stop, restart, delete and
+offsets in ``lifecycle_commands``; context in ``context_commands``. Every command
+takes the shared options of ``cli_options`` (URL, context, auth, TLS). Errors are
+raised as ``CdcsyncError`` subclasses; ``pipeline.cli.main`` turns them into a
+message and the exit code documented in ``pipeline.errors``.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import click
 
-from debezium.connect_client import ConnectClient, ConnectorNotFound, ConnectorState
-from debezium.connector_spec import ConnectorSpec, load_connector_specs
-from pipeline.errors import ConnectError
-from pipeline.settings import StackSettings
-
-
-class ApplyOutcome(enum.Enum):
-    CREATED = "created"
-    UPDATED = "updated"
-    UNCHANGED = "unchanged"
-
-
-def planned_outcome(client: ConnectClient, spec: ConnectorSpec) -> ApplyOutcome:
-    """What applying ``spec`` would do, judged from the running config."""
-    try:
-        running = client.get_connector_config(spec.name)
-    except ConnectorNotFound:
-        return ApplyOutcome.CREATED
-    return ApplyOutcome.UNCHANGED if spec.matches(running) else ApplyOutcome.UPDATED
-
-
-def apply_connector(client: ConnectClient, spec: ConnectorSpec) -> ApplyOutcome:
-    """Create or update ``spec`` so the running config equals it. Idempotent."""
-    planned = planned_outcome(client, spec)
-    if planned is ApplyOutcome.UNCHANGED:
-        return planned
-    created = client.put_connector_config(spec.name, spec.config)
-    return ApplyOutcome.CREATED if created else ApplyOutcome.UPDATED
-
-
-def status_rows(states: Iterable[ConnectorState]) -> list[tuple[str, str, str, str, str]]:
-    """One row per task (one for a connector without tasks): connector, state, task, task state, worker."""
-    rows: list[tuple[str, str, str, str, str]] = []
-    for state in sorted(states, key=lambda s: s.name):
-        if not state.tasks:
-            rows.append((state.name, state.state, "-", "-", state.worker_id))
-        for task in state.tasks:
-            rows.append((state.name, state.state, str(task.id), task.state, task.worker_id))
-    return rows
-
-
-def trace_summary(trace: str) -> str:
-    """A Java stack trace in one line: its first line, and the root cause when there is one."""
-    lines = trace.strip().splitlines()
-    if not lines:
-        return ""
-    causes = [line.strip() for line in lines if line.startswith("Caused by:")]
-    return f"{lines[0]} ({causes[-1]})" if causes else lines[0]
-
-
-def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
-    lines = [
-        "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in (header, *rows)
-    ]
-    return "\n".join(lines)
-
-
-def _connect_url(url: str | None) -> str:
-    return url or StackSettings.from_env().connect_url
-
-
-connect_url_option = click.option(
-    "--connect-url",
-    envvar="CONNECT_URL",
-    show_envvar=True,
-    default=None,
-    help="Kafka Connect REST URL. Default: the local stack's (cdcsync stack env).",
+from debezium.apply import ApplyOutcome, apply_connector, load_specs, planned_outcome, validate_specs
+from debezium.cli_options import ConnectOptions, connect_options, output_option, wait_options
+from debezium.connect_errors import ConnectorConfigInvalid, ConnectorNotFound
+from debezium.connector_spec import ConnectorSpec
+from debezium.context_commands import context
+from debezium.lifecycle_commands import delete, offsets, pause, restart, resume, stop
+from debezium.output import (
+    GET_HEADER,
+    connector_document,
+    describe_lines,
+    format_table,
+    get_rows,
+    render,
+    status_rows,
+    trace_summary,
 )
+from debezium.source_preflight import PreflightFailed, check_sources
+from debezium.waiting import wait_for_state
+
+# Re-exported for pipeline.lifecycle and pipeline.status_report.
+__all__ = ["ApplyOutcome", "apply_connector", "connectors", "format_table", "planned_outcome", "status_rows"]
 
 
 @click.group()
 def connectors() -> None:
-    """Debezium connectors in Kafka Connect: one per service database."""
+    """Debezium connectors in Kafka Connect: apply, inspect and operate them.
+
+    Where Connect is: --connect-url / CONNECT_URL, else the current context
+    (cdcsync connectors context), else the local stack.
+    """
+
+
+_PATHS = click.Path(path_type=Path)
 
 
 @connectors.command("apply")
-@connect_url_option
+@connect_options
+@click.option(
+    "-f",
+    "--file",
+    "files",
+    multiple=True,
+    type=_PATHS,
+    help="A connector JSON file or a directory of them; repeatable. Default: the definitions shipped with cdcsync.",
+)
 @click.option(
     "--connectors-dir",
     type=click.Path(file_okay=False, path_type=Path),
     envvar="CDCSYNC_CONNECTORS_DIR",
     show_envvar=True,
-    default=None,
-    help="Directory of connector JSON files. Default: the definitions shipped with cdcsync.",
+    help="Same as -f DIR.",
 )
-@click.option("--dry-run", is_flag=True, help="Validate through Connect and say what would change; change nothing.")
-def apply(connect_url: str | None, connectors_dir: Path | None, dry_run: bool) -> None:
-    """Create or update every connector so Kafka Connect runs the definitions (idempotent)."""
-    specs = load_connector_specs(connectors_dir)
-    with ConnectClient(_connect_url(connect_url)) as client:
+@click.option("--dry-run", is_flag=True, help="Validate through the plugin and say what would change; change nothing.")
+@click.option(
+    "--skip-preflight",
+    is_flag=True,
+    envvar="CDCSYNC_SKIP_PREFLIGHT",
+    show_envvar=True,
+    help="Do not check the source databases first (cdcsync sources check).",
+)
+@wait_options("every applied connector and its tasks are RUNNING")
+def apply(
+    *,
+    connect: ConnectOptions,
+    files: tuple[Path, ...],
+    connectors_dir: Path | None,
+    dry_run: bool,
+    skip_preflight: bool,
+    wait: bool,
+    timeout: float,
+) -> None:
+    """Create or update connectors so Kafka Connect runs exactly these definitions (idempotent).
+
+    Prints per connector: created, updated or unchanged. The source databases are
+    checked first; errors there refuse the apply.
+    """
+    specs = load_specs([*files, *([connectors_dir] if connectors_dir else [])])
+    if not skip_preflight:
+        _preflight(specs)
+    with connect.client() as client:
         if dry_run:
-            _dry_run(client, specs)
+            results = validate_specs(client, specs)
+            for result in results:
+                click.echo("\n".join(result.lines()))
+            invalid = [r.spec.name for r in results if r.errors]
+            if invalid:
+                raise ConnectorConfigInvalid(f"the plugin rejects {', '.join(invalid)}; nothing was applied")
             return
-        for spec in specs:
-            click.echo(f"{spec.name}: {apply_connector(client, spec).value}")
+        outcomes = {spec.name: apply_connector(client, spec) for spec in specs}
+        for name, outcome in outcomes.items():
+            click.echo(f"{name}: {outcome.value}")
+        if wait:
+            unchanged = [n for n, o in outcomes.items() if o is ApplyOutcome.UNCHANGED]
+            wait_for_state(client, list(outcomes), "RUNNING", timeout, settled=unchanged)
+            click.echo(f"running: {', '.join(outcomes)}")
 
 
-def _dry_run(client: ConnectClient, specs: Sequence[ConnectorSpec]) -> None:
-    invalid = []
-    for spec in specs:
-        errors = client.validate_connector_config(spec.name, spec.config)
-        verdict = "invalid" if errors else f"would be {planned_outcome(client, spec).value}"
-        click.echo(f"{spec.name}: {verdict}")
-        for key, messages in errors.items():
-            for message in messages:
-                click.echo(f"  {key}: {message}")
-        if errors:
-            invalid.append(spec.name)
-    if invalid:
-        raise ConnectError(f"Kafka Connect rejects {', '.join(invalid)}; nothing was applied")
+def _preflight(specs: tuple[ConnectorSpec, ...]) -> None:
+    report = check_sources(specs)
+    if report.problems:
+        for line in report.lines():
+            click.echo(line, err=True)
+    if report.has_errors:
+        raise PreflightFailed("apply refused: the source preflight found errors (above). Fix them, or --skip-preflight")
+
+
+@connectors.command("get")
+@connect_options
+@output_option
+@click.argument("names", nargs=-1)
+def get(connect: ConnectOptions, fmt: str, names: tuple[str, ...]) -> None:
+    """Connectors (all, or NAMES): name, type, state and tasks; -o json|yaml adds the masked config."""
+    with connect.client() as client:
+        infos = client.list_connector_infos()
+    missing = [n for n in names if n not in infos]
+    if missing:
+        raise ConnectorNotFound(f"connector {missing[0]!r}")
+    chosen = [infos[n] for n in sorted(set(names) or infos)]
+    if fmt != "table":
+        click.echo(render([connector_document(info) for info in chosen], fmt))
+    elif chosen:
+        click.echo(format_table(GET_HEADER, get_rows(chosen)))
+    else:
+        click.echo("no connectors (cdcsync connectors apply creates them)")
+
+
+@connectors.command("describe")
+@connect_options
+@output_option
+@click.argument("name")
+def describe(connect: ConnectOptions, fmt: str, name: str) -> None:
+    """One connector: config (secrets masked), tasks with their errors, topics and worker."""
+    with connect.client() as client:
+        info = client.connector_info(name)
+        topics = client.connector_topics(name)
+    if fmt == "table":
+        click.echo("\n".join(describe_lines(info, topics)))
+    else:
+        click.echo(render(connector_document(info, topics), fmt))
 
 
 @connectors.command("status")
-@connect_url_option
-def status(connect_url: str | None) -> None:
-    """Connector and task states, as a table."""
-    with ConnectClient(_connect_url(connect_url)) as client:
+@connect_options
+def status(connect: ConnectOptions) -> None:
+    """Connector and task states, one row per task; failed tasks' root causes on stderr."""
+    with connect.client() as client:
         states = client.list_connectors()
     if not states:
-        click.echo("no connectors (run: cdcsync connectors apply)")
+        click.echo("no connectors (cdcsync connectors apply creates them)")
         return
     click.echo(format_table(("CONNECTOR", "STATE", "TASK", "TASK STATE", "WORKER"), status_rows(states.values())))
     for state in sorted(states.values(), key=lambda s: s.name):
@@ -142,3 +170,7 @@ def status(connect_url: str | None) -> None:
         for task in state.tasks:
             if task.trace:
                 click.echo(f"{state.name} task {task.id}: {trace_summary(task.trace)}", err=True)
+
+
+for _command in (pause, resume, stop, restart, delete, offsets, context):
+    connectors.add_command(_command)
