@@ -49,7 +49,7 @@ def specs() -> tuple[ConnectorSpec, ...]:
 def _apply(connect_url: str) -> dict[str, str]:
     result = CliRunner().invoke(cli, ["connectors", "apply", "--connect-url", connect_url])
     assert result.exit_code == 0, result.output
-    return dict(line.split(": ", 1) for line in result.output.splitlines())
+    return dict(line.split(": ", 1) for line in result.stdout.splitlines())  # the preflight reports on stderr
 
 
 def _absent(client: ConnectClient, names: set[str]) -> bool | None:
@@ -79,7 +79,7 @@ def test_apply_creates_then_is_unchanged_and_connectors_run(
 
     status = CliRunner().invoke(cli, ["connectors", "status", "--connect-url", connect_url])
     assert status.exit_code == 0, status.output
-    rows = [line.split() for line in status.output.splitlines()[1:]]
+    rows = [line.split() for line in status.stdout.splitlines()[1:]]
     assert {row[0] for row in rows} >= names
     assert all(row[1] == "RUNNING" and row[3] == "RUNNING" for row in rows if row[0] in names), status.output
 

@@ -1,0 +1,319 @@
+"""`cdcsync connectors` operations against the real Kafka Connect and Debezium of the test stack.
+
+Destructive scenarios use throwaway connectors: copies of course.json capturing
+``public.courses`` under their own name, slot, publication and topic prefix.
+Each is deleted afterwards with its slot, publication and topics; the shipped
+connectors are never touched, so they stay RUNNING for the tests that follow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+from psycopg import sql
+
+from debezium.connect_client import ConnectClient, ConnectorNotFound
+from debezium.connector_spec import ConnectorSpec, load_connector_specs, parse_connector_spec
+from debezium.output import MASK
+from debezium.publications import ensure_publication
+from pipeline.cli import main
+from pipeline.settings import StackSettings
+from pipeline.stack.endpoints import StackEndpoints
+from pipeline.targets import Targets
+from tests.conftest import _TestStack
+from tests.integration.conftest import topic_values, until
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def cdcsync(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str) -> Run:
+    """``cdcsync ARGS`` through ``pipeline.cli.main``, the one place that maps errors to exit codes."""
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "argv", ["cdcsync", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return Run(code, out.out, out.err)
+
+
+@dataclass
+class Throwaway:
+    spec: ConnectorSpec
+    file: Path
+    admin_url: str  # the course database, as the admin
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def topic(self) -> str:
+        return f"{self.spec.topic_prefix}.public.courses"
+
+    def create_publication(self) -> None:
+        ensure_publication(self.admin_url, self.spec)
+
+    def slot(self) -> tuple[bool, str] | None:
+        """(active, confirmed_flush_lsn) of its slot, None when there is none."""
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT active, confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
+                (self.spec.slot_name,),
+            ).fetchone()
+        return None if row is None else (bool(row[0]), str(row[1]))
+
+    def released_slot(self) -> tuple[bool, str] | None:
+        """The slot once no walsender holds it, else None."""
+        slot = self.slot()
+        return slot if slot is not None and not slot[0] else None
+
+
+@pytest.fixture
+def ops(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, pipeline: Targets) -> Callable[..., Run]:
+    """``ops("get", ...)`` runs ``cdcsync connectors get ... --connect-url <test stack>``."""
+    monkeypatch.setenv("CDCSYNC_CONFIG", "/nonexistent/cdcsync-contexts.toml")  # no user's contexts
+    return lambda *args: cdcsync(capsys, monkeypatch, "connectors", *args, "--connect-url", pipeline.connect_url)
+
+
+@pytest.fixture
+def client(pipeline: Targets) -> Iterator[ConnectClient]:
+    with ConnectClient(pipeline.connect_url) as connect:
+        yield connect
+
+
+@pytest.fixture
+def throwaway(
+    pipeline: Targets, test_stack: _TestStack, client: ConnectClient, tmp_path: Path
+) -> Iterator[Callable[..., Throwaway]]:
+    """Makes throwaway connector definitions (``**config`` overrides keys); removes every trace afterwards."""
+    made: list[Throwaway] = []
+    admin_url = StackEndpoints(test_stack.settings).admin_url("course")
+    course = next(s for s in load_connector_specs() if s.config["database.dbname"] == "course")
+
+    def make(**config: str) -> Throwaway:
+        suffix = uuid.uuid4().hex[:8]
+        document = {
+            "name": f"cdcsync-ops-{suffix}",
+            "config": {
+                **{k: v for k, v in course.config.items() if not k.startswith("signal.")},
+                "slot.name": f"cdcsync_ops_{suffix}",
+                "publication.name": f"cdcsync_ops_{suffix}",
+                "topic.prefix": f"ops_{suffix}",
+                "table.include.list": "public.courses",
+                **config,
+            },
+        }
+        file = tmp_path / f"ops-{suffix}.json"
+        file.write_text(json.dumps(document, indent=2), encoding="utf-8")
+        spec = parse_connector_spec(file.read_text(encoding="utf-8"), str(file))
+        made.append(Throwaway(spec, file, admin_url))
+        return made[-1]
+
+    yield make
+    for connector in made:
+        _remove(client, pipeline, connector)
+
+
+def _remove(client: ConnectClient, targets: Targets, connector: Throwaway) -> None:
+    with contextlib.suppress(ConnectorNotFound):
+        client.delete_connector(connector.name)
+
+    def slot_dropped() -> bool | None:
+        with psycopg.connect(connector.admin_url, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s"
+                " AND NOT active",
+                (connector.spec.slot_name,),
+            )
+        return True if connector.slot() is None else None
+
+    until(f"slot {connector.spec.slot_name} to be released and dropped", slot_dropped, timeout=60)
+    with psycopg.connect(connector.admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(connector.spec.publication_name)))
+    admin = AdminClient({"bootstrap.servers": targets.kafka_bootstrap_servers})
+    prefix = connector.spec.topic_prefix
+    topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(f"{prefix}.") or t.endswith(f".{prefix}")]
+    for future in admin.delete_topics(topics, operation_timeout=30).values() if topics else ():
+        future.result()
+
+
+def _failed(client: ConnectClient, name: str) -> bool | None:
+    try:
+        return True if client.connector_status(name).failed else None
+    except ConnectorNotFound:  # just created: no status yet
+        return None
+
+
+def _events(targets: Targets, topic: str) -> list[dict[str, Any]]:
+    """Every change event in ``topic`` (tombstones left out); none while the topic does not exist yet."""
+    try:
+        return [json.loads(value) for value in topic_values(targets, topic) if value]
+    except KafkaException:  # the connector has not created the topic yet
+        return []
+
+
+def _count_courses(targets: Targets) -> int:
+    with psycopg.connect(targets.course_db_url) as conn:
+        row = conn.execute("SELECT count(*) FROM courses").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _snapshot_reads(targets: Targets, connector: Throwaway, expected: int) -> int | None:
+    reads = [event["op"] for event in _events(targets, connector.topic)].count("r")
+    return reads if reads >= expected else None
+
+
+def test_dry_run_rejects_bad_values_per_field_and_creates_nothing(
+    ops: Callable[..., Run], throwaway: Callable[..., Throwaway], client: ConnectClient
+) -> None:
+    bad = throwaway(**{"snapshot.mode": "bogus", "heartbeat.interval.ms": "often"})
+    run = ops("apply", "-f", str(bad.file), "--dry-run", "--skip-preflight")
+    assert run.code == 9, run
+    assert f"{bad.name}: invalid" in run.stdout
+    assert "  snapshot.mode: The 'snapshot.mode' value is invalid" in run.stdout
+    assert "  heartbeat.interval.ms: " in run.stdout
+    assert "nothing was applied" in run.stderr
+    good = throwaway()
+    run = ops("apply", "-f", str(good.file), "--dry-run", "--skip-preflight")
+    assert (run.code, run.stdout.strip()) == (0, f"{good.name}: would be created"), run
+    assert not {bad.name, good.name} & set(client.list_connectors())
+
+
+def test_failed_connector_is_restarted_once_its_cause_is_fixed(
+    ops: Callable[..., Run], throwaway: Callable[..., Throwaway], client: ConnectClient
+) -> None:
+    connector = throwaway()  # its publication is missing, and its role may not create it
+    refused = ops("apply", "-f", str(connector.file))
+    assert refused.code == 1, refused
+    assert f"publication {connector.spec.publication_name}" in refused.stderr
+    assert connector.name not in client.list_connectors()
+
+    assert ops("apply", "-f", str(connector.file), "--skip-preflight").stdout == f"{connector.name}: created\n"
+    until("its task to fail", lambda: _failed(client, connector.name), timeout=90)
+    got = json.loads(ops("get", connector.name, "-o", "json").stdout)
+    assert [task["state"] for task in got[0]["tasks"]] == ["FAILED"]
+    assert "publication" in got[0]["tasks"][0]["trace"]
+    waited = ops("apply", "-f", str(connector.file), "--skip-preflight", "--wait", "--timeout", "60")
+    assert waited.code == 11, waited  # unchanged and FAILED: nothing would restart it
+    assert f"{connector.name} task 0 FAILED" in waited.stderr
+
+    connector.create_publication()
+    restarted = ops("restart", connector.name, "--failed-only", "--wait", "--timeout", "120")
+    assert restarted.code == 0, restarted
+    assert client.connector_status(connector.name).running
+
+
+def test_delete_and_recreate_resumes_from_the_stored_position_without_a_new_snapshot(
+    ops: Callable[..., Run], throwaway: Callable[..., Throwaway], pipeline: Targets, client: ConnectClient
+) -> None:
+    connector = throwaway()
+    connector.create_publication()
+    courses = _count_courses(pipeline)
+    created = ops("apply", "-f", str(connector.file), "--wait", "--timeout", "120")
+    assert created.code == 0, created
+    until("the snapshot", lambda: _snapshot_reads(pipeline, connector, courses), timeout=90)
+    assert ops("apply", "-f", str(connector.file)).stdout == f"{connector.name}: unchanged\n"
+
+    assert ops("delete", connector.name).code == 0
+    until("the connector to be gone", lambda: None if connector.name in client.list_connectors() else True)
+    until("its slot to be released", connector.released_slot)
+    course_id = 950_000_000 + int(time.time()) % 1_000_000
+    with psycopg.connect(pipeline.course_db_url) as conn:  # committed while no connector reads the slot
+        conn.execute("INSERT INTO courses (id, title) VALUES (%s, %s)", (course_id, "written while deleted"))
+    try:
+        again = ops("apply", "-f", str(connector.file), "--wait", "--timeout", "120")
+        assert again.stdout.startswith(f"{connector.name}: created\n"), again
+
+        def insert_seen() -> list[dict[str, Any]] | None:
+            events = _events(pipeline, connector.topic)
+            return events if any((e.get("after") or {}).get("id") == course_id for e in events) else None
+
+        events = until("the change written while it was deleted", insert_seen, timeout=90)
+        ops_seen = [e["op"] for e in events]
+        assert ops_seen.count("r") == courses, "a re-created connector must not snapshot again"
+        assert [e["op"] for e in events if (e.get("after") or {}).get("id") == course_id] == ["c"]
+    finally:
+        with psycopg.connect(pipeline.course_db_url) as conn:
+            conn.execute("DELETE FROM courses WHERE id = %s", (course_id,))
+
+
+def test_stop_offsets_reset_and_resume_takes_a_new_snapshot_and_keeps_the_slot(
+    ops: Callable[..., Run], throwaway: Callable[..., Throwaway], pipeline: Targets
+) -> None:
+    connector = throwaway()
+    connector.create_publication()
+    courses = _count_courses(pipeline)
+    assert ops("apply", "-f", str(connector.file), "--wait", "--timeout", "120").code == 0
+    until("the snapshot", lambda: _snapshot_reads(pipeline, connector, courses), timeout=90)
+
+    refused = ops("offsets", "reset", connector.name, "--yes")
+    assert refused.code == 8, refused
+    assert "is RUNNING, not STOPPED" in refused.stderr
+
+    stopped = ops("stop", connector.name, "--wait", "--timeout", "60")
+    assert stopped.code == 0, stopped
+    assert json.loads(ops("get", connector.name, "-o", "json").stdout)[0]["state"] == "STOPPED"
+    stored = json.loads(ops("offsets", "get", connector.name, "-o", "json").stdout)
+    assert stored["offsets"][0]["partition"] == {"server": connector.spec.topic_prefix}
+    assert isinstance(stored["offsets"][0]["offset"]["lsn"], int)
+    slot_before = until("the slot to be released", connector.released_slot)
+
+    reset = ops("offsets", "reset", connector.name, "--yes")
+    assert reset.code == 0, reset
+    assert "takes a new snapshot" in reset.stdout
+    assert json.loads(ops("offsets", "get", connector.name, "-o", "json").stdout)["offsets"] == []
+    assert connector.slot() == slot_before  # neither dropped nor moved by the reset
+
+    resumed = ops("resume", connector.name, "--wait", "--timeout", "120")
+    assert resumed.code == 0, resumed
+    until("a second snapshot", lambda: _snapshot_reads(pipeline, connector, 2 * courses), timeout=90)
+    assert connector.slot() is not None
+
+
+def test_describe_and_get_mask_literal_secrets_and_show_placeholders(
+    ops: Callable[..., Run], throwaway: Callable[..., Throwaway], pipeline: Targets, client: ConnectClient
+) -> None:
+    connector = throwaway()
+    connector.create_publication()
+    literal = f"literal-secret-{uuid.uuid4().hex}"
+    # A definition file may not hold a literal secret, so this one goes straight to Connect.
+    client.put_connector_config(connector.name, {**connector.spec.config, "database.sslpassword": literal})
+
+    described = ops("describe", connector.name)
+    as_json = ops("get", connector.name, "-o", "json")
+    as_yaml = ops("describe", connector.name, "-o", "yaml")
+    for run in (described, as_json, as_yaml):
+        assert run.code == 0, run
+        assert literal not in run.stdout + run.stderr
+        assert StackSettings.from_env().password not in run.stdout  # resolved only inside the worker
+    config = json.loads(as_json.stdout)[0]["config"]
+    assert config["database.sslpassword"] == MASK
+    assert config["database.password"] == "${env:CDCSYNC_DEBEZIUM_PASSWORD}"
+    assert ["database.sslpassword", MASK] in [line.split() for line in described.stdout.splitlines()]
+    until("its topic", lambda: True if connector.topic in client.connector_topics(connector.name) else None, 90)
+    described = ops("describe", connector.name)
+    assert f"  {connector.topic}" in described.stdout
+    assert "Worker:  127.0.0.1:" in described.stdout
