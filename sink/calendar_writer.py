@@ -5,13 +5,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from psycopg import Connection
+from psycopg import Connection, Cursor
 
 from sink.calendar_projection import SCOPE_DDL, CalendarScope, recompute_calendar
 from sink.change_batch import ChangeBatch
+from sink.change_event import Key, SourceCommitPosition
 from sink.offset_store import OffsetStore
-from sink.source_replica import apply_staged_changes, stage_changes, staging_ddl, truncate_replica
-from sink.source_tables import SOURCE_TABLES
+from sink.source_replica import (
+    apply_staged_changes,
+    replica_positions,
+    stage_changes,
+    staging_ddl,
+    truncate_replica,
+    truncation_positions,
+)
+from sink.source_tables import SOURCE_TABLES, SourceTable
 
 logger = logging.getLogger(__name__)
 
@@ -51,23 +59,38 @@ class CalendarWriter:
     def apply(self, batch: ChangeBatch) -> BatchResult:
         if not self._prepared:
             self._prepare_session()
-        changes = batch.changes_by_table()
         replica_rows = 0
         with self._conn.transaction(), self._conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (_BATCH_LOCK,))
-            # A truncate first: the batch's changes of that table are all newer than it.
-            for truncated in batch.truncations:
+            collapsed = batch.collapse(*_replica_state(cur, batch))
+            changes = collapsed.changes_by_table
+            # A truncate first: the batch's remaining changes of that table are all newer than it.
+            for truncated in collapsed.truncations:
                 replica_rows += truncate_replica(cur, truncated)
             for table, events in changes.items():
                 stage_changes(cur, table, events)
                 replica_rows += apply_staged_changes(cur, table)
-            scope = CalendarScope.from_changes(changes, truncated=bool(batch.truncations))
+            scope = CalendarScope.from_changes(changes, truncated=bool(collapsed.truncations))
             delta = recompute_calendar(cur, scope)
             self._offsets.save(cur, batch.offset_ranges, batch.newest_commit, batch.dead_letters)
         return BatchResult(
             messages=batch.message_count,
-            changes=batch.change_count,
+            changes=collapsed.change_count,
             replica_rows=replica_rows,
             calendar_upserts=delta.upserted,
             calendar_deletes=delta.deleted,
         )
+
+
+def _replica_state(
+    cur: Cursor[tuple[object, ...]], batch: ChangeBatch
+) -> tuple[dict[tuple[SourceTable, Key], SourceCommitPosition], dict[SourceTable, SourceCommitPosition]]:
+    """What the replica already reflects of the batch's rows, and its truncates: one query per table."""
+    applied = {
+        (table, key): position
+        for table, keys in batch.rows_by_table().items()
+        for key, position in replica_positions(cur, table, keys).items()
+    }
+    by_name = {table.name: table for table in SOURCE_TABLES}
+    truncated = {by_name[name]: p for name, p in truncation_positions(cur).items() if name in by_name}
+    return applied, truncated

@@ -71,6 +71,12 @@ _STATEMENTS: tuple[str | sql.Composed, ...] = (
       applied_at   timestamptz NOT NULL DEFAULT clock_timestamp()
     )""",
     "CREATE INDEX IF NOT EXISTS applied_offset_ranges_applied_at ON cdcsync.applied_offset_ranges (applied_at)",
+    """
+    CREATE TABLE IF NOT EXISTS cdcsync.truncations (
+      table_name text   PRIMARY KEY,
+      commit_lsn bigint NOT NULL,
+      change_lsn bigint NOT NULL
+    )""",
 )
 
 

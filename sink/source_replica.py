@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from psycopg import Cursor, sql
 
-from sink.change_event import ChangeEvent, Operation, TableTruncated
+from sink.change_event import ChangeEvent, Key, Operation, SourceCommitPosition, TableTruncated
 from sink.source_tables import SourceTable
 
 REPLICA_SCHEMA = "cdcsync"
@@ -111,9 +111,51 @@ def apply_staged_changes(cur: Cursor[tuple[object, ...]], table: SourceTable) ->
     return cur.rowcount
 
 
+def replica_positions(
+    cur: Cursor[tuple[object, ...]], table: SourceTable, keys: Iterable[Key]
+) -> dict[Key, SourceCommitPosition]:
+    """The replica position of each given row that the replica holds (deleted ones included). One query."""
+    keys = list(keys)
+    if not keys:
+        return {}
+    names = table.key_names
+    columns = [[key[i] for key in keys] for i in range(len(names))]
+    query = sql.SQL(
+        "SELECT {key}, r._commit_lsn, r._change_lsn FROM {replica} r"
+        " JOIN unnest({arrays}) AS k({key_names}) USING ({key_names})"
+    ).format(
+        key=sql.SQL(", ").join(sql.SQL("r.{}").format(sql.Identifier(n)) for n in names),
+        replica=replica_table(table),
+        arrays=sql.SQL(", ").join(sql.SQL("%s::bigint[]") for _ in names),
+        key_names=sql.SQL(", ").join(map(sql.Identifier, names)),
+    )
+    cur.execute(query, columns)
+    positions: dict[Key, SourceCommitPosition] = {}
+    for row in cur.fetchall():
+        *key, commit, change = (int(str(value)) for value in row)
+        positions[tuple(key)] = SourceCommitPosition(commit, change)
+    return positions
+
+
+def truncation_positions(cur: Cursor[tuple[object, ...]]) -> dict[str, SourceCommitPosition]:
+    """Table name -> position of the last truncate the replica applied."""
+    cur.execute("SELECT table_name, commit_lsn, change_lsn FROM cdcsync.truncations")
+    return {str(name): SourceCommitPosition(int(str(c)), int(str(ch))) for name, c, ch in cur.fetchall()}
+
+
 def truncate_replica(cur: Cursor[tuple[object, ...]], truncated: TableTruncated) -> int:
-    """Mark every row older than the truncate deleted, at the truncate's position. Returns rows marked."""
+    """Mark every row older than the truncate deleted, at the truncate's position. Returns rows marked.
+
+    The truncate's position is also kept per table, so that a late change older than
+    the truncate, of a row the replica never held, cannot bring that row back.
+    """
     position = truncated.position
+    cur.execute(
+        "INSERT INTO cdcsync.truncations AS t (table_name, commit_lsn, change_lsn) VALUES (%s, %s, %s)"
+        " ON CONFLICT (table_name) DO UPDATE SET commit_lsn = EXCLUDED.commit_lsn, change_lsn = EXCLUDED.change_lsn"
+        " WHERE (t.commit_lsn, t.change_lsn) < (EXCLUDED.commit_lsn, EXCLUDED.change_lsn)",
+        (truncated.table.name, position.commit_lsn, position.change_lsn),
+    )
     cur.execute(
         sql.SQL(
             "UPDATE {} SET _deleted = true, _commit_lsn = %s, _change_lsn = %s,"
@@ -163,8 +205,10 @@ def _apply_statement(table: SourceTable) -> sql.Composed:
             FROM {stage} s
             LEFT JOIN {replica} cur ON {join_cur}
             LEFT JOIN {replica} prev ON {join_prev}
-            WHERE cur.{first_key} IS NULL
-               OR (cur._commit_lsn, cur._change_lsn) <= (s._commit_lsn, s._change_lsn)
+            WHERE (cur.{first_key} IS NULL OR (cur._commit_lsn, cur._change_lsn) <= (s._commit_lsn, s._change_lsn))
+              AND NOT EXISTS (
+                  SELECT 1 FROM cdcsync.truncations t
+                  WHERE t.table_name = {table_name} AND (t.commit_lsn, t.change_lsn) >= (s._commit_lsn, s._change_lsn))
         )
         INSERT INTO {replica} AS r ({key}, {cols}, _deleted, _commit_lsn, _change_lsn, _committed_at)
         SELECT {i_key}, {i_cols}, i._deleted, i._commit_lsn, i._change_lsn,
@@ -184,6 +228,7 @@ def _apply_statement(table: SourceTable) -> sql.Composed:
         ),
         stage=staging_table(table),
         replica=replica_table(table),
+        table_name=sql.Literal(table.name),
         join_cur=join_cur,
         join_prev=join_prev,
         first_key=first_key,

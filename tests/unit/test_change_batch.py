@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sink.change_batch import ChangeBatch
-from sink.change_event import ChangeEvent, MessageRef, Operation, SourceCommitPosition
+from sink.change_event import ChangeEvent, MessageRef, Operation, SourceCommitPosition, TableTruncated
 from sink.source_tables import ASSIGNMENTS, LECTURES
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -40,9 +40,9 @@ def test_keeps_only_the_newest_change_per_row() -> None:
     batch.add(ref(0), change(1, 10, {"title": "a"}))
     batch.add(ref(1), change(1, 20, {"title": "b"}))
     batch.add(ref(2), change(2, 15, {"title": "c"}))
-    events = batch.changes_by_table()[ASSIGNMENTS]
+    events = batch.collapse().changes_by_table[ASSIGNMENTS]
     assert {e.key: e.values["title"] for e in events} == {(1,): "b", (2,): "c"}
-    assert batch.change_count == 2
+    assert batch.collapse().change_count == 2
     assert batch.message_count == 3
 
 
@@ -50,14 +50,14 @@ def test_an_older_duplicate_never_replaces_a_newer_change() -> None:
     batch = ChangeBatch()
     batch.add(ref(0), change(1, 20, {"title": "new"}))
     batch.add(ref(1), change(1, 10, {"title": "old"}))  # re-sent after a Connect restart
-    assert batch.changes_by_table()[ASSIGNMENTS][0].values["title"] == "new"
+    assert batch.collapse().changes_by_table[ASSIGNMENTS][0].values["title"] == "new"
 
 
 def test_placeholder_takes_the_value_of_an_earlier_change_in_the_batch() -> None:
     batch = ChangeBatch()
     batch.add(ref(0), change(1, 10, {"title": "t", "description": "long text"}))
     batch.add(ref(1), change(1, 20, {"title": "t2"}, unavailable=frozenset({"description"})))
-    event = batch.changes_by_table()[ASSIGNMENTS][0]
+    event = batch.collapse().changes_by_table[ASSIGNMENTS][0]
     assert event.values["description"] == "long text"
     assert event.unavailable == frozenset()
 
@@ -69,7 +69,7 @@ def test_a_moved_row_takes_unchanged_values_from_its_previous_key() -> None:
     batch.add(ref(1), change(1, 20, operation=Operation.DELETE, unavailable=all_columns))
     batch.add(ref(2), None)  # tombstone
     batch.add(ref(3), change(2, 20, {"title": "t"}, unavailable=frozenset({"description"}), previous_key=1))
-    by_key = {e.key: e for e in batch.changes_by_table()[ASSIGNMENTS]}
+    by_key = {e.key: e for e in batch.collapse().changes_by_table[ASSIGNMENTS]}
     assert by_key[(2,)].values["description"] == "long text"
     # The delete keeps what the batch knew, for a move in a later batch to read.
     assert by_key[(1,)].values["description"] == "long text"
@@ -79,7 +79,7 @@ def test_a_moved_row_takes_unchanged_values_from_its_previous_key() -> None:
 def test_unresolved_placeholder_is_left_for_the_replica() -> None:
     batch = ChangeBatch()
     batch.add(ref(0), change(1, 10, {"title": "t"}, unavailable=frozenset({"description"})))
-    assert batch.changes_by_table()[ASSIGNMENTS][0].unavailable == {"description"}
+    assert batch.collapse().changes_by_table[ASSIGNMENTS][0].unavailable == {"description"}
 
 
 def test_offsets_cover_every_message_including_tombstones_and_dead_letters() -> None:
@@ -96,4 +96,36 @@ def test_changes_are_grouped_by_table() -> None:
     batch.add(ref(0), change(1, 10))
     lecture = ChangeEvent(LECTURES, Operation.DELETE, (3,), {}, frozenset(), SourceCommitPosition(1, 1), T0)
     batch.add(ref(0, "course.public.lectures"), lecture)
-    assert set(batch.changes_by_table()) == {ASSIGNMENTS, LECTURES}
+    assert set(batch.collapse().changes_by_table) == {ASSIGNMENTS, LECTURES}
+
+
+def test_changes_the_replica_already_reflects_are_dropped_before_collapsing() -> None:
+    """A re-sent older change must not lend its values to a newer change's placeholder."""
+    batch = ChangeBatch()
+    batch.add(ref(0), change(1, 30, {"title": "resent, older than the replica"}))
+    batch.add(ref(1), change(1, 60, {"published": True}, unavailable=frozenset({"title"})))
+    collapsed = batch.collapse(applied={(ASSIGNMENTS, (1,)): SourceCommitPosition(50, 50)})
+    event = collapsed.changes_by_table[ASSIGNMENTS][0]
+    assert event.position == SourceCommitPosition(60, 60)
+    assert event.unavailable == {"title"}  # read from the replica, which is newer than the re-sent change
+    assert batch.collapse(applied={(ASSIGNMENTS, (1,)): SourceCommitPosition(60, 60)}).change_count == 0
+
+
+def test_changes_older_than_an_applied_truncate_are_void() -> None:
+    batch = ChangeBatch()
+    batch.add(ref(0), change(1, 10, {"title": "before the truncate"}))
+    batch.add(ref(1), change(2, 90, {"title": "after"}))
+    collapsed = batch.collapse(truncated={ASSIGNMENTS: SourceCommitPosition(50, 50)})
+    assert [e.key for e in collapsed.changes_by_table[ASSIGNMENTS]] == [(2,)]
+
+
+def test_a_truncate_in_the_batch_voids_older_changes_and_keeps_newer_knowledge() -> None:
+    batch = ChangeBatch()
+    batch.add(ref(0), change(1, 10, {"title": "gone"}))
+    batch.add(ref(1), change(2, 60, {"title": "t2", "description": "kept"}))
+    truncate = TableTruncated(ASSIGNMENTS, SourceCommitPosition(50, 50), T0)
+    batch.add(ref(2), truncate)  # a re-sent truncate, after a newer change
+    batch.add(ref(3), change(2, 70, {"title": "t3"}, unavailable=frozenset({"description"})))
+    collapsed = batch.collapse()
+    assert collapsed.truncations == [truncate]
+    assert [(e.key, e.values.get("description")) for e in collapsed.changes_by_table[ASSIGNMENTS]] == [((2,), "kept")]
