@@ -119,20 +119,33 @@ def _row(envelope: Mapping[str, Any], field: str, op: str) -> Mapping[str, Any]:
     return row
 
 
+def _sequence(source: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """Debezium's ``source.sequence``: ``[lastCommitLsn, lsn]`` as a JSON string, either may be null."""
+    sequence = source.get("sequence")
+    if sequence is None:
+        return None, None
+    try:
+        parts = json.loads(sequence) if isinstance(sequence, str) else sequence
+        last_commit, lsn = parts
+        return (None if last_commit is None else int(last_commit)), (None if lsn is None else int(lsn))
+    except (ValueError, TypeError, json.JSONDecodeError):
+        raise InvalidMessage(f"source.sequence {sequence!r} is not [lastCommitLsn, lsn]") from None
+
+
 def _position(source: Mapping[str, Any]) -> SourceCommitPosition:
+    last_commit, sequence_lsn = _sequence(source)
+    if source.get("snapshot") == "incremental":
+        # An incremental-snapshot read has no LSN of its own: it is the row as committed
+        # up to the last commit Debezium streamed. It orders after every change of that
+        # transaction and before any change of a later one, hence change LSN 0.
+        anchor = last_commit if last_commit is not None else sequence_lsn
+        if anchor is None:
+            raise InvalidMessage("incremental snapshot read without source.sequence: its position is unknown")
+        return SourceCommitPosition(commit_lsn=anchor, change_lsn=0)
     lsn = source.get("lsn")
     if not isinstance(lsn, int) or isinstance(lsn, bool):
         raise InvalidMessage(f"source.lsn is {lsn!r}, expected an integer LSN")
-    commit_lsn = lsn
-    sequence = source.get("sequence")
-    if sequence is not None:
-        try:
-            parts = json.loads(sequence) if isinstance(sequence, str) else sequence
-            if parts and parts[0] is not None:
-                commit_lsn = int(parts[0])
-        except (ValueError, TypeError, json.JSONDecodeError):
-            raise InvalidMessage(f"source.sequence {sequence!r} is not [lastCommitLsn, lsn]") from None
-    return SourceCommitPosition(commit_lsn=commit_lsn, change_lsn=lsn)
+    return SourceCommitPosition(commit_lsn=lsn if last_commit is None else last_commit, change_lsn=lsn)
 
 
 def _commit_time(source: Mapping[str, Any]) -> datetime:

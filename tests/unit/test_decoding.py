@@ -181,3 +181,13 @@ def test_truncate_is_a_table_event_at_its_position() -> None:
     assert event == TableTruncated(
         LECTURES, SourceCommitPosition(6900, 7000), datetime(1970, 1, 1, 0, 0, 0, 5, tzinfo=UTC)
     )
+
+
+def test_incremental_snapshot_read_orders_between_transactions() -> None:
+    """Recorded shape: lsn null, snapshot "incremental", sequence [L, L]."""
+    row = {"course_id": 1, "user_id": 2, "status": "active"}
+    read = decoded(ENROLLMENTS, envelope("r", row, lsn=None, snapshot="incremental", sequence='["5000","5000"]'))
+    committed_before = decoded(ENROLLMENTS, envelope("u", row, lsn=4990, sequence='["4800","4990"]'))
+    committed_after = decoded(ENROLLMENTS, envelope("u", row, lsn=4995, sequence='["5000","4995"]'))
+    assert read.position == SourceCommitPosition(5000, 0)
+    assert committed_before.position < read.position < committed_after.position
