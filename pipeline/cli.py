@@ -15,6 +15,7 @@ from debezium.commands import connectors
 from debezium.sources_commands import snapshot, sources
 from pipeline.commands import demo, down, status, up
 from pipeline.errors import CdcsyncError
+from pipeline.resync_commands import resync_command
 from pipeline.stack.commands import stack
 from pipeline.verification.commands import verify
 from sink.commands import sink
@@ -32,7 +33,7 @@ def cli(verbose: bool) -> None:
     )
 
 
-for command in (up, down, status, demo, verify, stack, connectors, sink, dlq, sources, snapshot):
+for command in (up, down, status, demo, verify, stack, connectors, sink, dlq, sources, snapshot, resync_command):
     cli.add_command(command)
 
 

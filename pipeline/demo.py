@@ -16,8 +16,8 @@ import psycopg
 
 from pipeline.sources.workload import ChangeWorkload
 from pipeline.targets import Targets
-from pipeline.verification.commands import verify_until_clean
 from pipeline.verification.compare import VerifyReport
+from pipeline.verification.reports import verify_until_clean
 
 Echo = Callable[[str], None]
 

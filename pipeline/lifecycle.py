@@ -23,7 +23,7 @@ from pipeline.stack.endpoints import DEBEZIUM_ROLE, SERVICE_DATABASES, StackEndp
 from pipeline.stack.local_stack import LocalStack
 from pipeline.stack.processes import wait_until
 from pipeline.targets import Targets
-from pipeline.verification.commands import render_report, verify_until_clean
+from pipeline.verification.reports import render_report, verify_until_clean
 from sink.background import BackgroundSink
 
 Step = Callable[[str, float], None]  # (what became ready, seconds it took)

@@ -7,6 +7,7 @@ is written independently of the sink's SQL on purpose.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -101,23 +102,22 @@ COMPARED_COLUMNS = (
 )
 
 
-def expected_calendar(state: SourceState) -> dict[tuple[int, str], CalendarRow]:
-    """Every row the rules derive from ``state``, by (user_id, entry_key)."""
+def entry_templates(state: SourceState) -> dict[int, list[CalendarRow]]:
+    """Per existing course, the rows every attendee of it gets, with ``user_id`` 0, sorted by entry key.
+
+    Reads every table but ``enrollments``: the rules for a user are these templates
+    for each course the user attends.
+    """
     courses = {c.id: c for c in state.courses}
     lectures = {lecture.id: lecture for lecture in state.lectures}
-    attendees: dict[int, list[int]] = defaultdict(list)
-    for e in state.enrollments:
-        if e.status == "active" and e.course_id in courses:
-            attendees[e.course_id].append(e.user_id)
 
     def entry(course_id: int, key: str, kind: str) -> CalendarRow:
-        # A template row for user 0, copied for each attendee below.
         return CalendarRow(0, key, kind, course_id, courses[course_id].title, "", _EPOCH, _EPOCH, None, None, None)
 
-    templates: list[CalendarRow] = []
+    templates: dict[int, list[CalendarRow]] = defaultdict(list)
     for lecture in state.lectures:
         if not lecture.cancelled and lecture.course_id in courses:
-            templates.append(
+            templates[lecture.course_id].append(
                 replace(
                     entry(lecture.course_id, f"lecture:{lecture.id}", "lecture"),
                     title=lecture.title,
@@ -129,7 +129,7 @@ def expected_calendar(state: SourceState) -> dict[tuple[int, str], CalendarRow]:
     for window in state.windows:
         owner = lectures.get(window.lecture_id)
         if owner is not None and not owner.cancelled and owner.course_id in courses:
-            templates.append(
+            templates[owner.course_id].append(
                 replace(
                     entry(owner.course_id, f"attendance:{window.id}", "attendance"),
                     title=owner.title,
@@ -140,7 +140,7 @@ def expected_calendar(state: SourceState) -> dict[tuple[int, str], CalendarRow]:
             )
     for assignment in state.assignments:
         if assignment.published and assignment.course_id in courses:
-            templates.append(
+            templates[assignment.course_id].append(
                 replace(
                     entry(assignment.course_id, f"assignment:{assignment.id}", "assignment"),
                     title=assignment.title,
@@ -150,9 +150,22 @@ def expected_calendar(state: SourceState) -> dict[tuple[int, str], CalendarRow]:
                     max_score=assignment.max_score,
                 )
             )
-    rows: dict[tuple[int, str], CalendarRow] = {}
-    for template in templates:
-        for user in attendees.get(template.course_id, ()):
-            row = replace(template, user_id=user)
-            rows[row.key] = row
-    return rows
+    return {course: sorted(rows, key=lambda r: r.entry_key) for course, rows in templates.items()}
+
+
+def rows_for_user(
+    user_id: int, attended: Iterable[int], templates: Mapping[int, list[CalendarRow]]
+) -> list[CalendarRow]:
+    """The rows the rules give ``user_id``, attending the courses ``attended``, sorted by entry key."""
+    rows = [replace(t, user_id=user_id) for course in attended for t in templates.get(course, ())]
+    return sorted(rows, key=lambda r: r.entry_key)
+
+
+def expected_calendar(state: SourceState) -> dict[tuple[int, str], CalendarRow]:
+    """Every row the rules derive from ``state``, by (user_id, entry_key)."""
+    templates = entry_templates(state)
+    attended: dict[int, list[int]] = defaultdict(list)
+    for e in state.enrollments:
+        if e.status == "active":
+            attended[e.user_id].append(e.course_id)
+    return {row.key: row for user, courses in attended.items() for row in rows_for_user(user, courses, templates)}

@@ -24,7 +24,7 @@ from psycopg import sql
 from debezium.connect_client import ConnectClient
 from pipeline.lifecycle import apply_connectors_and_wait, local_targets, prepare_sources
 from pipeline.targets import Targets
-from pipeline.verification.commands import render_report, verify_until_clean
+from pipeline.verification.reports import render_report, verify_until_clean
 from tests.conftest import _TestStack
 
 T = TypeVar("T")

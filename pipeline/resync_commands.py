@@ -1,0 +1,61 @@
+"""``cdcsync resync`` and the repair step of ``cdcsync verify --repair``."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from debezium.connector_spec import ConnectorSpec
+from pipeline.errors import VerifyMismatch
+from pipeline.resync import ResyncRequest, repair_requests, resync, window_lectures
+from pipeline.settings import StackSettings
+from pipeline.stack.endpoints import StackEndpoints
+from pipeline.targets import Targets
+from pipeline.verification.reports import render_report, verify_until_clean_bucketed
+
+DEFAULT_GROUP = "cdcsync-calendar-sink"
+
+
+def signal_url(spec: ConnectorSpec) -> str:
+    """Where to write ``spec``'s signals: CDCSYNC_<SERVICE>_SIGNAL_DB_URL, else the local stack's admin."""
+    database = spec.config["database.dbname"]
+    return os.environ.get(f"CDCSYNC_{database.upper()}_SIGNAL_DB_URL") or StackEndpoints(
+        StackSettings.from_env()
+    ).admin_url(database)
+
+
+def _say(line: str) -> None:
+    click.echo(line, err=True)
+
+
+@click.command("resync")
+@click.option("--table", "qualified", required=True, metavar="SERVICE.TABLE", help="e.g. course.lectures")
+@click.option("--where", default=None, metavar="SQL", help="Only rows matching this SQL condition.")
+@click.option("--group", envvar="CDCSYNC_SINK_GROUP", show_envvar=True, default=DEFAULT_GROUP, help="The sink's group.")
+@click.option("--timeout", type=float, default=600.0, help="Seconds to wait for the snapshot and the sink.")
+def resync_command(qualified: str, where: str | None, group: str, timeout: float) -> None:
+    """Have Debezium re-send a table's rows (incremental snapshot) and wait until the sink absorbed them.
+
+    The signal goes to the service's signal table through CDCSYNC_<SERVICE>_SIGNAL_DB_URL
+    (a role with INSERT on cdcsync_signal.debezium_signal), else the local stack's admin.
+    """
+    resync(Targets.resolve(), [ResyncRequest(qualified, where)], signal_url, group, timeout=timeout, progress=_say)
+
+
+def repair(targets: Targets, bucket_users: int, group: str, limit: int) -> None:
+    """Re-sync the source rows behind every difference, then verify again (waiting for the sink)."""
+    result = verify_until_clean_bucketed(targets, 0.0, bucket_users=bucket_users, progress=_say)
+    if result.report.clean:
+        click.echo("verify: clean, nothing to repair")
+        return
+    for line in render_report(result.report, limit):
+        click.echo(line)
+    requests = repair_requests(result.report, window_lectures(targets, result.report))
+    click.echo(f"repair: {len(requests)} resync requests")
+    resync(targets, requests, signal_url, group, progress=_say)
+    after = verify_until_clean_bucketed(targets, 60.0, bucket_users=bucket_users, progress=_say).report
+    for line in render_report(after, limit):
+        click.echo(line)
+    if not after.clean:
+        raise VerifyMismatch("the calendar still differs from the rules after the repair")
