@@ -10,7 +10,7 @@ from pipeline.lifecycle import bring_down, bring_up, local_targets
 from pipeline.settings import StackSettings
 from pipeline.status_report import status_lines
 from pipeline.targets import Targets
-from pipeline.verification.commands import render_report
+from pipeline.verification.reports import render_report
 
 
 def _step(what: str, seconds: float) -> None:
