@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import psycopg
+from confluent_kafka import KafkaException
 
 from debezium.commands import format_table, status_rows
 from debezium.connect_client import ConnectClient
@@ -16,7 +17,7 @@ from pipeline.settings import StackSettings
 from pipeline.stack.local_stack import LocalStack
 from pipeline.targets import Targets
 from sink.background import BackgroundSink
-from sink.progress import read_progress
+from sink.progress import PartitionProgress, read_progress
 
 
 def status_lines(settings: StackSettings, targets: Targets, group_id: str) -> list[str]:
@@ -34,32 +35,58 @@ def status_lines(settings: StackSettings, targets: Targets, group_id: str) -> li
     except CdcsyncError as exc:
         lines.append(f"  unavailable: {exc}")
     lines.extend(slot_health_section())
-    lines.append("sink progress (per topic partition):")
+    lines.extend(sink_progress_section(targets, group_id))
+    return lines
+
+
+def sink_progress_section(targets: Targets, group_id: str) -> list[str]:
+    """Per service and per topic partition: lag, freshness (age of the newest source commit applied), dead letters."""
     try:
         progress = read_progress(targets.sink_db_url, targets.kafka_bootstrap_servers, group_id)
-    except Exception as exc:
-        lines.append(f"  unavailable: {exc}")
-        return lines
+    except (CdcsyncError, psycopg.Error, KafkaException) as exc:
+        return ["sink:", f"  unavailable: {next(iter(str(exc).splitlines()), type(exc).__name__)}"]
+    if not progress:
+        return ["sink:", "  no batch applied yet"]
     now = datetime.now(UTC)
-    rows = []
-    for p in progress:
-        fresh = p.freshness_s(now)
-        rows.append(
-            (
-                f"{p.topic}[{p.partition}]",
-                str(p.next_offset),
-                "?" if p.lag is None else str(p.lag),
-                "-" if p.newest_source_commit is None else p.newest_source_commit.isoformat(timespec="milliseconds"),
-                "-" if fresh is None else f"{fresh:.1f}s",
-                p.applied_at.isoformat(timespec="seconds"),
-            )
+
+    def lag(items: list[PartitionProgress]) -> str:
+        return "?" if any(p.lag is None for p in items) else str(sum(p.lag or 0 for p in items))
+
+    def age(items: list[PartitionProgress]) -> str:
+        newest = max((p.newest_source_commit for p in items if p.newest_source_commit), default=None)
+        return "-" if newest is None else f"{(now - newest).total_seconds():.1f}s"
+
+    services = sorted({p.service for p in progress})
+    per_service = [
+        (
+            service,
+            lag(items := [p for p in progress if p.service == service]),
+            age(items),
+            str(sum(p.dead_letters for p in items)),
         )
-    lines.append(
-        format_table(("partition", "next offset", "lag", "newest source commit", "age", "last applied"), rows)
-        if rows
-        else "  no batch applied yet"
-    )
-    return lines
+        for service in services
+    ]
+    per_partition = [
+        (
+            f"{p.topic}[{p.partition}]",
+            str(p.next_offset),
+            lag([p]),
+            "-" if p.newest_source_commit is None else p.newest_source_commit.isoformat(timespec="milliseconds"),
+            age([p]),
+            str(p.dead_letters),
+            p.applied_at.isoformat(timespec="seconds"),
+        )
+        for p in progress
+    ]
+    return [
+        "sink, per service (freshness = age of the newest source commit applied):",
+        format_table(("service", "lag", "freshness", "dead letters"), per_service),
+        "sink, per topic partition:",
+        format_table(
+            ("partition", "next offset", "lag", "newest source commit", "freshness", "dead letters", "last applied"),
+            per_partition,
+        ),
+    ]
 
 
 def slot_health_section() -> list[str]:

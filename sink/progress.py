@@ -17,6 +17,12 @@ class PartitionProgress:
     high_watermark: int | None
     newest_source_commit: datetime | None
     applied_at: datetime
+    dead_letters: int
+
+    @property
+    def service(self) -> str:
+        """The source service: the topic prefix Debezium writes with (``course.public.lectures``)."""
+        return self.topic.split(".", 1)[0]
 
     @property
     def lag(self) -> int | None:
@@ -33,19 +39,19 @@ def read_progress(sink_db_url: str, bootstrap_servers: str, group_id: str) -> li
     """Stored offsets of ``group_id`` with Kafka's high watermarks (None where Kafka is unreachable)."""
     with psycopg.connect(sink_db_url, connect_timeout=5) as conn:
         rows = conn.execute(
-            "SELECT topic, partition, next_offset, newest_source_commit, applied_at"
+            "SELECT topic, partition, next_offset, newest_source_commit, applied_at, dead_letters"
             " FROM cdcsync.consumer_offsets WHERE group_id = %s ORDER BY topic, partition",
             (group_id,),
         ).fetchall()
     consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": f"{group_id}-status"})
     progress = []
     try:
-        for topic, partition, next_offset, newest, applied_at in rows:
+        for topic, partition, next_offset, newest, applied_at, dead_letters in rows:
             try:
                 _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5)
             except KafkaException:
                 high = None
-            progress.append(PartitionProgress(topic, partition, next_offset, high, newest, applied_at))
+            progress.append(PartitionProgress(topic, partition, next_offset, high, newest, applied_at, dead_letters))
     finally:
         consumer.close()
     return progress
