@@ -22,30 +22,28 @@ LOOPBACK = "127.0.0.1"
 LOCAL_STACK_DEFAULT_PASSWORD = "cdcsync-local-only"  # noqa: S105 - documented dev default
 
 
-def _port(env: Mapping[str, str], key: str, default: int) -> int:
+def _int(env: Mapping[str, str], key: str, default: int, *, low: int, high: int, fix: str) -> int:
+    """An integer setting in [low, high]; the error names the key and the fix."""
     raw = env.get(key)
     if raw is None or raw == "":
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigError(key, f"{raw!r} is not a port number", "set it to an integer from 1024 to 65535") from None
-    if not 1024 <= value <= 65535:
-        raise ConfigError(key, f"{value} is outside 1024-65535", "choose an unprivileged port from 1024 to 65535")
+        raise ConfigError(key, f"{raw!r} is not an integer", fix) from None
+    if not low <= value <= high:
+        raise ConfigError(key, f"{value} is out of range", fix)
     return value
+
+
+def _port(env: Mapping[str, str], key: str, default: int) -> int:
+    return _int(
+        env, key, default, low=1024, high=65535, fix="set it to an integer from 1024 to 65535 (an unprivileged port)"
+    )
 
 
 def _positive_int(env: Mapping[str, str], key: str, default: int) -> int:
-    raw = env.get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(key, f"{raw!r} is not an integer", "set it to a positive integer") from None
-    if value <= 0:
-        raise ConfigError(key, f"{value} is not positive", "set it to a positive integer")
-    return value
+    return _int(env, key, default, low=1, high=2**63 - 1, fix="set it to a positive integer")
 
 
 def _choice(env: Mapping[str, str], key: str, default: str, choices: tuple[str, ...]) -> str:
