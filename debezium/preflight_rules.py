@@ -38,7 +38,7 @@ class PublicationFacts:
     exists: bool
     all_tables: bool = False
     tables: frozenset[str] = frozenset()
-    publishes_all_operations: bool = True  # insert, update and delete
+    publishes_all_operations: bool = True  # insert, update, delete and truncate
 
 
 @dataclass(frozen=True)
@@ -198,7 +198,7 @@ def _publication(s: SourceFacts) -> Iterator[Problem]:
             "error",
             "publication",
             subject,
-            "does not publish every insert, update and delete",
+            "does not publish every insert, update, delete and truncate",
             f"ALTER PUBLICATION {s.publication_name} SET (publish = 'insert, update, delete, truncate')",
         )
 

@@ -232,7 +232,9 @@ def _table_facts(conn: Connection, name: str, is_signal_table: bool) -> TableFac
 
 def _publication_facts(conn: Connection, name: str) -> PublicationFacts:
     row = conn.execute(
-        "SELECT puballtables, pubinsert AND pubupdate AND pubdelete FROM pg_publication WHERE pubname = %s", (name,)
+        "SELECT puballtables, pubinsert AND pubupdate AND pubdelete AND pubtruncate FROM pg_publication"
+        " WHERE pubname = %s",
+        (name,),
     ).fetchone()
     if row is None:
         return PublicationFacts(exists=False)
