@@ -10,6 +10,7 @@ import os
 import time
 from collections.abc import Callable
 
+from debezium.change_topics import align_change_topics
 from debezium.commands import apply_connector
 from debezium.connect_client import ConnectClient, ConnectorNotFound, ConnectorState
 from debezium.connector_spec import load_connector_specs
@@ -44,11 +45,13 @@ def local_targets(settings: StackSettings) -> Targets:
     )
 
 
-def apply_connectors_and_wait(connect_url: str, timeout: float) -> list[str]:
+def apply_connectors_and_wait(connect_url: str, bootstrap_servers: str, timeout: float) -> list[str]:
     """Create or update every packaged connector, then wait until all run. Returns lines to show."""
     lines = []
+    specs = load_connector_specs()
+    for topic in align_change_topics(bootstrap_servers, specs):
+        lines.append(f"topic {topic}: configs aligned with the connector's topic-creation settings")
     with ConnectClient(connect_url) as client:
-        specs = load_connector_specs()
         for spec in specs:
             lines.append(f"connector {spec.name}: {apply_connector(client, spec).value}")
             # A task that failed before its prerequisites existed (say, a missing
@@ -121,7 +124,7 @@ def bring_up(settings: StackSettings, step: Step, demo_data: bool = True, catch_
     )
 
     started = time.monotonic()
-    for line in apply_connectors_and_wait(targets.connect_url, timeout=120.0):
+    for line in apply_connectors_and_wait(targets.connect_url, targets.kafka_bootstrap_servers, timeout=120.0):
         step(line, time.monotonic() - started)
 
     started = time.monotonic()

@@ -53,7 +53,7 @@ def pipeline(test_stack: _TestStack) -> Targets:
     settings = test_stack.everything()
     prepare_sources(settings, demo_data=True)
     targets = local_targets(settings)
-    apply_connectors_and_wait(targets.connect_url, timeout=180)
+    apply_connectors_and_wait(targets.connect_url, targets.kafka_bootstrap_servers, timeout=180)
     return targets
 
 
