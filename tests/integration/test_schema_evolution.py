@@ -72,7 +72,10 @@ def _dead_letters(sink: SinkProcess, topic: str, ids: set[int]) -> list[StoredDe
     for letter in read_dead_letters(reader, settings.dead_letter_topic):
         if letter.original.topic != topic or not letter.value:
             continue
-        envelope = json.loads(letter.value)
+        try:
+            envelope = json.loads(letter.value)
+        except ValueError:  # another test's malformed message
+            continue
         row = envelope.get("after") or envelope.get("before") or {}
         if row.get("id") in ids:
             found.append(letter)
