@@ -65,6 +65,8 @@ def align_change_topics(bootstrap_servers: str, specs: Sequence[ConnectorSpec], 
                     ],
                 )
             )
+    if not changes:
+        return []
     for future in admin.incremental_alter_configs(changes).values():
         future.result(timeout=timeout)
     return sorted(c.name for c in changes)
