@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,34 +27,14 @@ from debezium.connect_client import ConnectClient, ConnectorNotFound
 from debezium.connector_spec import ConnectorSpec, load_connector_specs, parse_connector_spec
 from debezium.output import MASK
 from debezium.publications import ensure_publication
-from pipeline.cli import main
 from pipeline.settings import StackSettings
 from pipeline.stack.endpoints import StackEndpoints
 from pipeline.targets import Targets
 from tests.conftest import _TestStack
 from tests.integration.conftest import topic_values, until
+from tests.support.cli_runs import Run, run_cdcsync
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-
-def cdcsync(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str) -> Run:
-    """``cdcsync ARGS`` through ``pipeline.cli.main``, the one place that maps errors to exit codes."""
-    capsys.readouterr()
-    monkeypatch.setattr(sys, "argv", ["cdcsync", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return Run(code, out.out, out.err)
 
 
 @dataclass
@@ -94,7 +73,7 @@ class Throwaway:
 def ops(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, pipeline: Targets) -> Callable[..., Run]:
     """``ops("get", ...)`` runs ``cdcsync connectors get ... --connect-url <test stack>``."""
     monkeypatch.setenv("CDCSYNC_CONFIG", "/nonexistent/cdcsync-contexts.toml")  # no user's contexts
-    return lambda *args: cdcsync(capsys, monkeypatch, "connectors", *args, "--connect-url", pipeline.connect_url)
+    return lambda *args: run_cdcsync(monkeypatch, capsys, "connectors", *args, "--connect-url", pipeline.connect_url)
 
 
 @pytest.fixture

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
-import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +37,8 @@ from debezium.output import (
     tasks_summary,
 )
 from debezium.waiting import wait_for_state
-from pipeline.cli import main
 from pipeline.errors import ConfigError
+from tests.support.cli_runs import run_cdcsync
 
 CONNECTORS_DIR = Path(__file__).resolve().parents[2] / "debezium" / "connectors"
 
@@ -308,25 +306,6 @@ def test_every_command_has_help_that_shows_each_options_environment_variable() -
     assert "confirmed_flush_lsn" in runner.invoke(connectors, ["offsets", "reset", "--help"]).output
 
 
-@dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-
-def cdcsync(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> Run:
-    """``cdcsync ARGS`` through ``pipeline.cli.main``, the one place that maps errors to exit codes."""
-    monkeypatch.setattr(sys, "argv", ["cdcsync", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return Run(code, out.out, out.err)
-
-
 @pytest.fixture
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Mapping[str, Any]:
     monkeypatch.setenv("CDCSYNC_CONFIG", str(tmp_path / "contexts.toml"))
@@ -338,7 +317,7 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Mapping[str
 def test_credentials_in_the_url_are_refused_without_echoing_them(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], isolated_env: Mapping[str, Any]
 ) -> None:
-    run = cdcsync(monkeypatch, capsys, "connectors", "get", "--connect-url", "http://ops:hunter2@127.0.0.1:1")
+    run = run_cdcsync(monkeypatch, capsys, "connectors", "get", "--connect-url", "http://ops:hunter2@127.0.0.1:1")
     assert run.code == 2
     assert "hunter2" not in run.stdout + run.stderr
     assert "--connect-url: holds credentials" in run.stderr
@@ -350,7 +329,7 @@ def test_connection_refused_is_exit_5(
     monkeypatch.setenv("CONNECT_URL", "http://127.0.0.1:1")
     monkeypatch.setenv("CONNECT_USERNAME", "ops")
     monkeypatch.setenv("CONNECT_PASSWORD", "hunter2")
-    run = cdcsync(monkeypatch, capsys, "connectors", "describe", "x")
+    run = run_cdcsync(monkeypatch, capsys, "connectors", "describe", "x")
     assert run.code == 5
     assert "not reachable at http://127.0.0.1:1: is CONNECT_URL right?" in run.stderr
     assert "hunter2" not in run.stdout + run.stderr
@@ -360,21 +339,23 @@ def test_context_commands_manage_the_file(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], isolated_env: Mapping[str, Any]
 ) -> None:
     setting = ("connectors", "context", "set")
-    assert cdcsync(monkeypatch, capsys, *setting, "prod", "--url", "https://c:8083", "--username", "ops").code == 0
-    assert cdcsync(monkeypatch, capsys, *setting, "dev", "--url", "http://127.0.0.1:8083").code == 0
-    rows = [line.split() for line in cdcsync(monkeypatch, capsys, "connectors", "context", "list").stdout.splitlines()]
+    assert run_cdcsync(monkeypatch, capsys, *setting, "prod", "--url", "https://c:8083", "--username", "ops").code == 0
+    assert run_cdcsync(monkeypatch, capsys, *setting, "dev", "--url", "http://127.0.0.1:8083").code == 0
+    rows = [
+        line.split() for line in run_cdcsync(monkeypatch, capsys, "connectors", "context", "list").stdout.splitlines()
+    ]
     assert rows[1:] == [  # the first context set became the current one
         ["dev", "http://127.0.0.1:8083", "-", "-"],
         ["*", "prod", "https://c:8083", "ops", "CONNECT_PASSWORD"],
     ]
-    assert cdcsync(monkeypatch, capsys, "connectors", "context", "use", "dev").code == 0
+    assert run_cdcsync(monkeypatch, capsys, "connectors", "context", "use", "dev").code == 0
     assert ContextsFile.load(isolated_env["config"]).current == "dev"
-    as_json = json.loads(cdcsync(monkeypatch, capsys, "connectors", "context", "list", "-o", "json").stdout)
+    as_json = json.loads(run_cdcsync(monkeypatch, capsys, "connectors", "context", "list", "-o", "json").stdout)
     assert as_json["contexts"]["prod"] == {
         "url": "https://c:8083",
         "username": "ops",
         "password-env": "CONNECT_PASSWORD",
     }
-    assert cdcsync(monkeypatch, capsys, "connectors", "context", "use", "nope").code == 2
-    assert cdcsync(monkeypatch, capsys, "connectors", "context", "delete", "dev").code == 0
+    assert run_cdcsync(monkeypatch, capsys, "connectors", "context", "use", "nope").code == 2
+    assert run_cdcsync(monkeypatch, capsys, "connectors", "context", "delete", "dev").code == 0
     assert ContextsFile.load(isolated_env["config"]).current is None
