@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from debezium.connect_client import ConnectClient
+from debezium.connect_client import ConnectClient, ConnectorState
 from tests.integration.conftest import SinkProcess, Sources, assert_calendar_matches_rules, topic_values, until
 
 pytestmark = pytest.mark.integration
@@ -233,6 +233,11 @@ def test_placeholder_really_arrives_for_an_untouched_toasted_value(sink: SinkPro
     assert all("__debezium_unavailable_value" in m for m in updates)
 
 
+def _paused(state: ConnectorState) -> bool:
+    """Pausing is asynchronous: the connector reports PAUSED before its task has stopped polling."""
+    return state.state == "PAUSED" and bool(state.tasks) and all(task.state == "PAUSED" for task in state.tasks)
+
+
 def test_changes_arriving_in_cross_service_order(sink: SinkProcess, sources: Sources, connect: ConnectClient) -> None:
     """The attendance window and the assignment reach the sink before the course and lecture they refer to."""
     user = sources.new_id()
@@ -241,7 +246,7 @@ def test_changes_arriving_in_cross_service_order(sink: SinkProcess, sources: Sou
     try:
         until(
             "the course connector to pause",
-            lambda: connect.connector_status("cdcsync-course").state == "PAUSED" or None,
+            lambda: _paused(connect.connector_status("cdcsync-course")) or None,
         )
         sources.execute(
             "course",
