@@ -97,11 +97,13 @@ def test_insert_update_delete_on_each_table(sink: SinkProcess, sources: Sources)
     rows = _until_rows(
         sources,
         course,
+        # The three services' updates reach the sink in any order: wait for all of them.
         lambda r: (
             {x[1]: x for x in r}.get(f"assignment:{assignment}", (None,) * 11)[10] == Decimal("100.00")
             and {x[1]: x for x in r}.get(f"attendance:{window}", (None,) * 11)[6] == T0 - timedelta(minutes=5)
+            and {x[1]: x for x in r}.get(f"lecture:{lecture}", (None,) * 11)[5] == "Lexing"
         ),
-        "the updates",
+        "the updates of all three services",
     )
     by_key = {r[1]: r for r in rows}
     assert by_key[f"lecture:{lecture}"][5] == "Lexing"
