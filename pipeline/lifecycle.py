@@ -6,7 +6,6 @@ up: stack parts -> source schemas (and demo data when the sources are empty)
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 
@@ -32,17 +31,7 @@ Step = Callable[[str, float], None]  # (what became ready, seconds it took)
 
 def local_targets(settings: StackSettings) -> Targets:
     """The local stack's endpoints, whatever the environment says."""
-    endpoints = StackEndpoints(settings)
-    exports = endpoints.exports()
-    return Targets(
-        course_db_url=exports["COURSE_DB_URL"],
-        attendance_db_url=exports["ATTENDANCE_DB_URL"],
-        assignment_db_url=exports["ASSIGNMENT_DB_URL"],
-        calendar_db_url=exports["CALENDAR_DB_URL"],
-        sink_db_url=endpoints.sink_url,
-        kafka_bootstrap_servers=exports["KAFKA_BOOTSTRAP_SERVERS"],
-        connect_url=exports["CONNECT_URL"],
-    )
+    return Targets.over_local_stack(settings, {})
 
 
 def apply_connectors_and_wait(connect_url: str, bootstrap_servers: str, timeout: float) -> list[str]:
@@ -129,7 +118,7 @@ def bring_up(settings: StackSettings, step: Step, demo_data: bool = True, catch_
 
     started = time.monotonic()
     sink = BackgroundSink(settings.home)
-    started_now = sink.start(env=_sink_env(targets))
+    started_now = sink.start(env=targets.sink_process_env())
     step(f"sink: {'started' if started_now else 'already running'} (log: {sink.log_file})", time.monotonic() - started)
 
     started = time.monotonic()
@@ -140,14 +129,6 @@ def bring_up(settings: StackSettings, step: Step, demo_data: bool = True, catch_
             f"(sink log: {sink.log_file}):\n" + "\n".join(render_report(report, 5))
         )
     step(f"calendar caught up: {report.actual_rows} rows equal the rules", time.monotonic() - started)
-
-
-def _sink_env(targets: Targets) -> dict[str, str]:
-    return {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": targets.kafka_bootstrap_servers,
-        "CDCSYNC_SINK_DB_URL": targets.sink_db_url,
-    }
 
 
 def bring_down(settings: StackSettings) -> list[tuple[str, bool]]:

@@ -38,8 +38,14 @@ class Targets:
 
     @classmethod
     def resolve(cls, env: Mapping[str, str] | None = None) -> Targets:
+        """The environment's targets, and the local stack's for every variable not set."""
         env = os.environ if env is None else env
-        local = StackEndpoints(StackSettings.from_env(env))
+        return cls.over_local_stack(StackSettings.from_env(env), env)
+
+    @classmethod
+    def over_local_stack(cls, settings: StackSettings, env: Mapping[str, str]) -> Targets:
+        """The local stack of ``settings``, with whatever ``env`` sets in its place."""
+        local = StackEndpoints(settings)
         defaults = {**local.exports(), "CDCSYNC_SINK_DB_URL": local.sink_url}
 
         def pick(key: str) -> str:
@@ -54,6 +60,14 @@ class Targets:
             kafka_bootstrap_servers=pick("KAFKA_BOOTSTRAP_SERVERS"),
             connect_url=pick("CONNECT_URL"),
         )
+
+    def sink_process_env(self) -> dict[str, str]:
+        """The environment for a ``cdcsync sink run`` process that writes to these targets (kept in memory)."""
+        return {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
+            "CDCSYNC_SINK_DB_URL": self.sink_db_url,
+        }
 
     def sink_settings(self, overrides: Mapping[str, str] | None = None) -> SinkSettings:
         """The sink's settings: ``overrides`` (CLI options), then the environment, then these targets."""

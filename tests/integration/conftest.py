@@ -5,7 +5,6 @@ child process that tests may kill."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -66,11 +65,7 @@ class SinkProcess:
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": self.targets.kafka_bootstrap_servers,
-            "CDCSYNC_SINK_DB_URL": self.targets.sink_db_url,
-        }
+        env = self.targets.sink_process_env()
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
