@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -50,7 +49,6 @@ class SinkRunStats:
     dead_letters: int = 0
     calendar_upserts: int = 0
     calendar_deletes: int = 0
-    started_at: float = field(default_factory=time.monotonic)
 
 
 def _collect(messages: Sequence[Message], routing: Mapping[str, SourceTable]) -> tuple[ChangeBatch, list[DeadLetter]]:

@@ -28,12 +28,6 @@ class PartitionProgress:
     def lag(self) -> int | None:
         return None if self.high_watermark is None else max(0, self.high_watermark - self.next_offset)
 
-    def freshness_s(self, now: datetime) -> float | None:
-        """Seconds between now and the newest source commit applied from this partition."""
-        if self.newest_source_commit is None:
-            return None
-        return (now - self.newest_source_commit).total_seconds()
-
 
 def read_progress(sink_db_url: str, bootstrap_servers: str, group_id: str) -> list[PartitionProgress]:
     """Stored offsets of ``group_id`` with Kafka's high watermarks (None where Kafka is unreachable)."""
