@@ -201,10 +201,10 @@ def _publication(s: SourceFacts) -> Iterator[Problem]:
         return
     if p.all_tables:
         yield Problem(
-            "error",
+            "warning",
             "publication",
             subject,
-            "is FOR ALL TABLES: every table's changes are decoded and sent to the connector",
+            "is FOR ALL TABLES: it works, but every table's changes are decoded and sent to the connector",
             f"DROP PUBLICATION {s.publication_name}; then {s.create_publication_sql}",
         )
         return

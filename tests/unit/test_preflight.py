@@ -287,8 +287,10 @@ def test_publication_contents_must_equal_the_captured_tables() -> None:
     assert problem.fix.endswith('ALTER PUBLICATION "cdcsync_course" SET TABLE ...')
 
 
-def test_a_publication_for_all_tables_or_without_deletes_is_refused() -> None:
-    assert _checks(_healthy(publication=PublicationFacts(exists=True, all_tables=True))) == [("error", "publication")]
+def test_a_publication_for_all_tables_is_wasteful_and_one_without_deletes_is_refused() -> None:
+    # Debezium (publication.autocreate.mode=disabled) streams from it, filtering every other table's changes.
+    all_tables = PublicationFacts(exists=True, all_tables=True)
+    assert _checks(_healthy(publication=all_tables)) == [("warning", "publication")]
     partial = dataclasses.replace(_healthy().publication, publishes_all_operations=False)
     assert _checks(_healthy(publication=partial)) == [("error", "publication")]
 
