@@ -147,8 +147,8 @@ def _missing_table(s: SourceFacts, t: TableFacts, subject: str) -> Problem:
             "error",
             "heartbeat_table",
             subject,
-            f"the heartbeat table of {s.connector} does not exist: its heartbeat.action.query fails, and while "
-            f"{s.database} is quiet its slot keeps the server's WAL",
+            f"the heartbeat table of {s.connector} does not exist: Debezium fails the task at the first "
+            "heartbeat.action.query that finds no table",
             f"{create}{create_heartbeat_table_statement().as_string(None)}; "
             f"{grant_heartbeat_statement(s.role).as_string(None)}",
         )

@@ -245,7 +245,7 @@ def test_the_heartbeat_table_must_exist_with_its_grants() -> None:
     missing = TableFacts(HEARTBEAT_TABLE, exists=False, kind="heartbeat")
     problems = evaluate([dataclasses.replace(healthy, tables=(*healthy.tables[:2], missing))], GIB)
     assert [(p.severity, p.check) for p in problems] == [("error", "heartbeat_table")]
-    assert "keeps the server's WAL" in problems[0].message
+    assert "fails the task" in problems[0].message
     assert "CREATE TABLE IF NOT EXISTS" in problems[0].fix
     assert 'GRANT SELECT, INSERT, UPDATE ON "cdcsync_signal"."debezium_heartbeat" TO "cdcsync_debezium"' in (
         problems[0].fix
