@@ -20,8 +20,6 @@ from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 
-from psycopg import sql
-
 from pipeline.errors import ConfigError
 
 POSTGRES_CONNECTOR_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
@@ -81,18 +79,6 @@ class ConnectorSpec:
     @property
     def tables(self) -> tuple[str, ...]:
         return tuple(t.strip() for t in self.config["table.include.list"].split(",") if t.strip())
-
-    def create_publication_statement(self) -> sql.Composed:
-        """``CREATE PUBLICATION`` for exactly this connector's tables, to run before it starts.
-
-        Debezium's role may neither create a publication nor add tables it does not own;
-        given one with exactly these tables, ``publication.autocreate.mode=filtered``
-        leaves it as it is. Run it as a role that may (the database owner or an admin).
-        """
-        tables = [sql.Identifier(*table.split(".", 1)) for table in self.tables]
-        return sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(
-            sql.Identifier(self.publication_name), sql.SQL(", ").join(tables)
-        )
 
     def matches(self, running: Mapping[str, str]) -> bool:
         """True when ``running`` (GET /connectors/{name}/config) is this definition.

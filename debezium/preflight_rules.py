@@ -8,8 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
+from debezium.heartbeat import HEARTBEAT_PRIVILEGES, create_heartbeat_table_statement, grant_heartbeat_statement
 from debezium.preflight_report import Problem, SlotHealth, format_bytes
+
+# What a table is to the connector: a captured service table, its signal table, its heartbeat table.
+TableKind = Literal["captured", "signal", "heartbeat"]
+# The privileges the connector's role needs on each kind of table, and why.
+_NEEDS: dict[TableKind, tuple[tuple[str, ...], str]] = {
+    "captured": (("SELECT",), "Debezium snapshots it"),
+    "signal": (("SELECT", "INSERT"), "Debezium writes snapshot watermarks into it"),
+    "heartbeat": (
+        HEARTBEAT_PRIVILEGES,
+        "Debezium's heartbeat.action.query upserts it; without that, a quiet database's slot keeps the server's WAL",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -30,7 +44,8 @@ class TableFacts:
     replica_identity: str = "d"  # pg_class.relreplident: d(efault), n(othing), f(ull), i(ndex)
     can_select: bool = False  # SELECT on the table and USAGE on its schema
     can_insert: bool = False
-    is_signal_table: bool = False
+    can_update: bool = False
+    kind: TableKind = "captured"
 
 
 @dataclass(frozen=True)
@@ -52,7 +67,7 @@ class SourceFacts:
     publication_name: str
     superuser: bool
     replication: bool  # REPLICATION, or membership in rds_replication
-    tables: tuple[TableFacts, ...]  # table.include.list, then the signal table
+    tables: tuple[TableFacts, ...]  # table.include.list, then the signal and heartbeat tables
     expected_publication_tables: frozenset[str]
     publication: PublicationFacts
     server: ServerFacts
@@ -99,30 +114,13 @@ def _tables(s: SourceFacts) -> Iterator[Problem]:
     for t in s.tables:
         subject = f"{s.database}.{t.name}"
         if not t.exists:
-            if t.is_signal_table:
-                yield Problem(
-                    "error",
-                    "signal_table",
-                    subject,
-                    f"the signal table of {s.connector} does not exist",
-                    "run `cdcsync up` (local stack), or create it as the database owner: CREATE TABLE "
-                    f"{t.name} (id varchar(42) PRIMARY KEY, type varchar(32) NOT NULL, data varchar(2048))",
-                )
-            else:
-                yield Problem(
-                    "error",
-                    "table",
-                    subject,
-                    f"in {s.connector}'s table.include.list but does not exist",
-                    "create the table, or remove it from table.include.list",
-                )
+            yield _missing_table(s, t, subject)
             continue
-        missing = [
-            p for p, ok in (("SELECT", t.can_select), ("INSERT", t.can_insert or not t.is_signal_table)) if not ok
-        ]
+        needed, why = _NEEDS[t.kind]
+        granted = {"SELECT": t.can_select, "INSERT": t.can_insert, "UPDATE": t.can_update}
+        missing = [p for p in needed if not granted[p]]
         if missing:
             schema = t.name.split(".", 1)[0]
-            why = "Debezium writes snapshot watermarks into it" if t.is_signal_table else "Debezium snapshots it"
             yield Problem(
                 "error",
                 "table_privilege",
@@ -131,6 +129,36 @@ def _tables(s: SourceFacts) -> Iterator[Problem]:
                 f"GRANT USAGE ON SCHEMA {schema} TO {s.role}; GRANT {', '.join(missing)} ON {t.name} TO {s.role}",
             )
         yield from _replica_identity(subject, t)
+
+
+def _missing_table(s: SourceFacts, t: TableFacts, subject: str) -> Problem:
+    create = "run `cdcsync up` (local stack), or create it as the database owner: "
+    if t.kind == "signal":
+        return Problem(
+            "error",
+            "signal_table",
+            subject,
+            f"the signal table of {s.connector} does not exist",
+            f"{create}CREATE TABLE {t.name} "
+            "(id varchar(42) PRIMARY KEY, type varchar(32) NOT NULL, data varchar(2048))",
+        )
+    if t.kind == "heartbeat":
+        return Problem(
+            "error",
+            "heartbeat_table",
+            subject,
+            f"the heartbeat table of {s.connector} does not exist: Debezium fails the task at the first "
+            "heartbeat.action.query that finds no table",
+            f"{create}{create_heartbeat_table_statement().as_string(None)}; "
+            f"{grant_heartbeat_statement(s.role).as_string(None)}",
+        )
+    return Problem(
+        "error",
+        "table",
+        subject,
+        f"in {s.connector}'s table.include.list but does not exist",
+        "create the table, or remove it from table.include.list",
+    )
 
 
 def _replica_identity(subject: str, t: TableFacts) -> Iterator[Problem]:
@@ -167,16 +195,16 @@ def _publication(s: SourceFacts) -> Iterator[Problem]:
             "error",
             "publication",
             subject,
-            f"missing; {s.connector}'s role may not create it",
+            f"missing: {s.connector} does not start without it, and its role may not create it",
             f"as the owner of the tables: {s.create_publication_sql}",
         )
         return
     if p.all_tables:
         yield Problem(
-            "error",
+            "warning",
             "publication",
             subject,
-            "is FOR ALL TABLES, which publication.autocreate.mode=filtered refuses",
+            "is FOR ALL TABLES: it works, but every table's changes are decoded and sent to the connector",
             f"DROP PUBLICATION {s.publication_name}; then {s.create_publication_sql}",
         )
         return
@@ -190,7 +218,7 @@ def _publication(s: SourceFacts) -> Iterator[Problem]:
             "error",
             "publication",
             subject,
-            f"{'; '.join(parts)}: Debezium would ALTER it, which its role may not",
+            f"{'; '.join(parts)}: Debezium streams the tables it publishes, no more and no fewer",
             f"as the owner of the tables: {s.set_publication_tables_sql}",
         )
     if not p.publishes_all_operations:

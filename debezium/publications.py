@@ -1,13 +1,13 @@
 """Publications the connectors read, created ahead of them by a role that may.
 
 Debezium's role has REPLICATION and SELECT only: it may not create a
-publication, nor add tables it does not own. With
-``publication.autocreate.mode=filtered`` it compares the publication with the
-tables it captures, which are ``table.include.list`` plus the signal table
-(``RelationalTableFilters`` adds ``signal.data.collection`` to the filter), and
-runs ``ALTER PUBLICATION ... SET TABLE`` on any difference
-(``PostgresReplicationConnection.isPublicationUpdateRequired``), which its role
-cannot do. So the publication must hold exactly those tables.
+publication, nor add tables it does not own. The connectors therefore run with
+``publication.autocreate.mode=disabled``: Debezium uses the publication as it
+finds it (and fails to start without one). It must hold exactly the tables the
+connector streams: ``table.include.list``, the signal table (Debezium reads
+signals from the WAL) and the heartbeat table (see ``debezium.heartbeat``). A
+captured table missing from it would be snapshotted but never streamed, so
+``cdcsync sources check``, which ``connectors apply`` runs first, compares them.
 """
 
 from __future__ import annotations
@@ -16,16 +16,14 @@ import psycopg
 from psycopg import sql
 
 from debezium.connector_spec import ConnectorSpec
+from debezium.heartbeat import heartbeat_table
 from debezium.signals import signal_table
 
 
 def publication_tables(spec: ConnectorSpec) -> tuple[str, ...]:
     """``schema.table`` of every table Debezium expects in ``spec``'s publication, sorted."""
-    tables = set(spec.tables)
-    signals = signal_table(spec)
-    if signals is not None:
-        tables.add(signals)
-    return tuple(sorted(tables))
+    extra = (signal_table(spec), heartbeat_table(spec))
+    return tuple(sorted({*spec.tables, *(table for table in extra if table is not None)}))
 
 
 def _table_list(spec: ConnectorSpec) -> sql.Composed:
@@ -48,7 +46,7 @@ def ensure_publication(owner_url: str, spec: ConnectorSpec) -> bool:
     """Create ``spec``'s publication, or set its tables to exactly the expected ones; True if anything changed.
 
     ``owner_url`` connects to the connector's database as its owner or an admin.
-    The tables (the signal table included) must exist. A ``FOR ALL TABLES``
+    The tables (the signal and heartbeat tables included) must exist. A ``FOR ALL TABLES``
     publication is left alone: ``cdcsync sources check`` reports it.
     """
     with psycopg.connect(owner_url, autocommit=True, connect_timeout=10) as conn:

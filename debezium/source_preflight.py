@@ -2,9 +2,10 @@
 
 What is checked (the rules are in ``preflight_rules``): wal_level; headroom in
 max_replication_slots and max_wal_senders; the role's REPLICATION (or
-rds_replication) and its SELECT on every captured table (and INSERT on the
-signal table); the publication against table.include.list plus the signal
-table; primary keys and replica identity; every replication slot on the
+rds_replication) and its SELECT on every captured table, SELECT and INSERT on
+the signal table, SELECT, INSERT and UPDATE on the heartbeat table; the
+publication against table.include.list plus the signal and heartbeat tables;
+primary keys and replica identity; every replication slot on the
 server, active or not, with the WAL it retains.
 
 Read-only: nothing is created or changed. A database that cannot be reached is
@@ -22,6 +23,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from debezium.connector_spec import PLACEHOLDER_KEYS, ConnectorSpec
+from debezium.heartbeat import heartbeat_table
 from debezium.preflight_report import (
     DEFAULT_WAL_WARNING_BYTES,
     PreflightReport,
@@ -30,7 +32,7 @@ from debezium.preflight_report import (
     parse_size,
     sorted_problems,
 )
-from debezium.preflight_rules import PublicationFacts, ServerFacts, SourceFacts, TableFacts, evaluate
+from debezium.preflight_rules import PublicationFacts, ServerFacts, SourceFacts, TableFacts, TableKind, evaluate
 from debezium.publications import create_publication_statement, publication_tables, set_publication_tables_statement
 from debezium.signals import signal_table
 from debezium.source_connection import SourceConnection, source_connection
@@ -70,7 +72,8 @@ _TABLE_QUERY = """
 SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = c.oid AND contype = 'p'),
        c.relreplident::text,
        has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT'),
-       has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'INSERT')
+       has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'INSERT'),
+       has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'UPDATE')
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')
 """
@@ -184,10 +187,15 @@ def _one(conn: Connection, query: LiteralString) -> tuple[Any, ...]:
 def _read_facts(conn: Connection, spec: ConnectorSpec, target: SourceConnection) -> SourceFacts:
     wal_level, max_slots, max_senders, senders = _one(conn, _SERVER_QUERY)
     role, superuser, replication, rds_replication = _one(conn, _ROLE_QUERY)
-    signals = signal_table(spec)
-    tables = tuple(
-        _table_facts(conn, name, name == signals) for name in (*spec.tables, *([signals] if signals else []))
+    kinds: dict[str, TableKind] = {name: "captured" for name in spec.tables}
+    extra: tuple[tuple[str | None, TableKind], ...] = (
+        (signal_table(spec), "signal"),
+        (heartbeat_table(spec), "heartbeat"),
     )
+    for name, kind in extra:
+        if name is not None:
+            kinds[name] = kind
+    tables = tuple(_table_facts(conn, name, kind) for name, kind in kinds.items())
     publication = _publication_facts(conn, spec.publication_name)
     return SourceFacts(
         connector=spec.name,
@@ -213,12 +221,12 @@ def _read_facts(conn: Connection, spec: ConnectorSpec, target: SourceConnection)
     )
 
 
-def _table_facts(conn: Connection, name: str, is_signal_table: bool) -> TableFacts:
+def _table_facts(conn: Connection, name: str, kind: TableKind) -> TableFacts:
     schema, _, table = name.partition(".")
     row = conn.execute(_TABLE_QUERY, (schema, table)).fetchone()
     if row is None:
-        return TableFacts(name=name, exists=False, is_signal_table=is_signal_table)
-    has_key, identity, can_select, can_insert = row
+        return TableFacts(name=name, exists=False, kind=kind)
+    has_key, identity, can_select, can_insert, can_update = row
     return TableFacts(
         name=name,
         exists=True,
@@ -226,7 +234,8 @@ def _table_facts(conn: Connection, name: str, is_signal_table: bool) -> TableFac
         replica_identity=identity,
         can_select=can_select,
         can_insert=can_insert,
-        is_signal_table=is_signal_table,
+        can_update=can_update,
+        kind=kind,
     )
 
 

@@ -13,6 +13,7 @@ from debezium.change_topics import align_change_topics
 from debezium.commands import apply_connector
 from debezium.connect_client import ConnectClient, ConnectorNotFound, ConnectorState
 from debezium.connector_spec import load_connector_specs
+from debezium.heartbeat import ensure_heartbeat_table, heartbeat_table
 from debezium.publications import ensure_publication
 from debezium.signals import ensure_signal_table
 from pipeline.errors import CdcsyncError, StackError
@@ -65,11 +66,12 @@ def apply_connectors_and_wait(connect_url: str, bootstrap_servers: str, timeout:
 
 
 def prepare_sources(settings: StackSettings, demo_data: bool) -> tuple[list[str], list[str], bool]:
-    """The services' tables, the connectors' signal tables and publications, and (into empty sources) the demo data.
+    """The services' tables, the connectors' signal and heartbeat tables and publications, and the demo data.
 
-    Returns the services whose tables were created, the publications created or
-    whose tables were set, and whether demo data was loaded. Idempotent. Signal
-    tables come first: a publication can only list a table that exists.
+    Demo data goes only into empty sources. Returns the services whose tables were
+    created, the publications created or whose tables were set, and whether demo
+    data was loaded. Idempotent. Signal and heartbeat tables come first: a
+    publication can only list a table that exists.
     """
     endpoints = StackEndpoints(settings)
     created = [s for s in SERVICE_DATABASES if ensure_source_schemas(s, endpoints.service_url(s))]
@@ -77,6 +79,8 @@ def prepare_sources(settings: StackSettings, demo_data: bool) -> tuple[list[str]
     for spec in load_connector_specs():
         admin_url = endpoints.admin_url(spec.config["database.dbname"])
         ensure_signal_table(admin_url, spec, DEBEZIUM_ROLE)
+        if heartbeat_table(spec) is not None:
+            ensure_heartbeat_table(admin_url, DEBEZIUM_ROLE)
         if ensure_publication(admin_url, spec):
             publications.append(spec.publication_name)
     loaded = demo_data and load_demo_data({s: endpoints.service_url(s) for s in SERVICE_DATABASES})

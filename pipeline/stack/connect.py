@@ -57,8 +57,9 @@ def worker_properties(settings: StackSettings, plugin_path: Path) -> dict[str, s
         "plugin.discovery": "service_load",
         "config.providers": "env",
         "config.providers.env.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
-        # Source offsets (Debezium's LSN) are flushed every 10s rather than 60s,
-        # so a restarted worker replays less.
+        # Source offsets (Debezium's LSN) are flushed every 10s rather than 60s, so a
+        # restarted worker replays less, and a slot trails its confirmed changes (the
+        # heartbeat's included) by at most that. compose sets the same.
         "offset.flush.interval.ms": 10000,
         "topic.creation.enable": True,
     }

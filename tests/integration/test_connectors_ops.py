@@ -194,7 +194,7 @@ def test_failed_connector_is_restarted_once_its_cause_is_fixed(
     until("its task to fail", lambda: _failed(client, connector.name), timeout=90)
     got = json.loads(ops("get", connector.name, "-o", "json").stdout)
     assert [task["state"] for task in got[0]["tasks"]] == ["FAILED"]
-    assert "publication" in got[0]["tasks"][0]["trace"]
+    assert "Publication autocreation is disabled" in got[0]["tasks"][0]["trace"]
     waited = ops("apply", "-f", str(connector.file), "--skip-preflight", "--wait", "--timeout", "60")
     assert waited.code == 11, waited  # unchanged and FAILED: nothing would restart it
     assert f"{connector.name} task 0 FAILED" in waited.stderr

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from psycopg import sql
 
 from debezium.connector_spec import ConnectorSpec, load_connector_specs
+from debezium.heartbeat import HEARTBEAT_TABLE, ensure_heartbeat_table
 from debezium.publications import ensure_publication
 from debezium.signals import ensure_signal_table
 from debezium.source_preflight import check_sources
@@ -34,7 +35,8 @@ KIB = 1024
 
 @dataclass(frozen=True)
 class Throwaway:
-    """A database with a keyed and a key-less table, its signal table and publication, and a connector for them."""
+    """A database with a keyed and a key-less table, its signal and heartbeat tables and publication, and a
+    connector for them."""
 
     admin_url: str
     spec: ConnectorSpec
@@ -72,6 +74,7 @@ def throwaway(pipeline: Targets, fresh_database: str, tmp_path: Path) -> Iterato
             sql.SQL("GRANT SELECT ON public.keyed, public.keyless TO {}").format(sql.Identifier(DEBEZIUM_ROLE))
         )
     ensure_signal_table(fresh_database, spec, DEBEZIUM_ROLE)
+    ensure_heartbeat_table(fresh_database, DEBEZIUM_ROLE)
     ensure_publication(fresh_database, spec)
     yield Throwaway(fresh_database, spec, tmp_path)
     with psycopg.connect(fresh_database, autocommit=True) as conn:
@@ -128,6 +131,31 @@ def test_a_missing_grant(throwaway: Throwaway) -> None:
 
     throwaway.execute(sql.SQL("GRANT SELECT ON public.keyed TO {}").format(sql.Identifier(DEBEZIUM_ROLE)))
     assert not check_sources([throwaway.spec]).has_errors
+
+
+def test_a_heartbeat_table_the_role_cannot_write_or_that_is_gone(throwaway: Throwaway) -> None:
+    throwaway.execute(sql.SQL("ALTER TABLE public.keyless ADD PRIMARY KEY (note)"))
+    assert not check_sources([throwaway.spec]).problems
+    heartbeat = sql.Identifier(*HEARTBEAT_TABLE.split("."))
+    throwaway.execute(sql.SQL("REVOKE UPDATE ON {} FROM {}").format(heartbeat, sql.Identifier(DEBEZIUM_ROLE)))
+    (problem,) = check_sources([throwaway.spec]).problems
+    assert (problem.check, problem.subject) == ("table_privilege", f"{throwaway.database}.{HEARTBEAT_TABLE}")
+    assert problem.message.startswith(f"role {DEBEZIUM_ROLE} lacks UPDATE (Debezium's heartbeat.action.query")
+    assert problem.fix.endswith(f"GRANT UPDATE ON {HEARTBEAT_TABLE} TO {DEBEZIUM_ROLE}")
+
+    throwaway.execute(sql.SQL("DROP TABLE {}").format(heartbeat))  # which also drops it from the publication
+    result = CliRunner().invoke(sources, ["check", "--json", "--connectors-dir", str(throwaway.directory)])
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.output)
+    (missing,) = _problems(document, "heartbeat_table")
+    assert missing["subject"] == f"{throwaway.database}.{HEARTBEAT_TABLE}"
+    (unpublished,) = _problems(document, "publication")
+    assert unpublished["message"].startswith(f"lacks {HEARTBEAT_TABLE}")
+
+    # The fixes the preflight prints, run as the owner in the order given, are the whole repair.
+    for fix in (missing["fix"], unpublished["fix"]):
+        throwaway.execute(sql.SQL(fix.split(": ", 1)[1]))
+    assert not check_sources([throwaway.spec]).problems
 
 
 def test_an_idle_slot_retaining_wal(throwaway: Throwaway) -> None:
@@ -200,6 +228,12 @@ def test_roles_are_least_privilege(pipeline: Targets, test_stack: _TestStack) ->
                 (debezium,),
             ).fetchall()
             assert sorted(p for (p,) in signals) == ["INSERT", "SELECT"]
+            heartbeat = conn.execute(
+                "SELECT p FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p "
+                "WHERE has_table_privilege(%s, %s, p)",
+                (debezium, HEARTBEAT_TABLE),
+            ).fetchall()
+            assert sorted(p for (p,) in heartbeat) == ["INSERT", "SELECT", "UPDATE"]
             assert conn.execute(
                 "SELECT has_schema_privilege(%s, 'cdcsync_signal', 'CREATE')"
                 " OR has_schema_privilege(%s, 'public', 'CREATE')",

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from pipeline.settings import LOCAL_STACK_DEFAULT_PASSWORD, StackSettings
+from pipeline.stack.connect import worker_properties
 from pipeline.stack.endpoints import StackEndpoints
 
 REPO = Path(__file__).resolve().parents[2]
@@ -166,3 +167,20 @@ def test_bootstrap_script_imports_what_exists() -> None:
         imported = importlib.import_module(module)
         for name in names.split(","):
             assert hasattr(imported, name.strip()), f"{module}.{name.strip()}"
+
+
+def test_bootstrap_prepares_what_the_connectors_need() -> None:
+    """Their publications list the signal and heartbeat tables, which Debezium's role may not create:
+    the bootstrap runs the same preparation as `cdcsync up`, and Connect starts only after it."""
+    script = _services()["bootstrap"]["command"][0]
+    assert "LocalPostgres(settings).bootstrap()" in script
+    assert "prepare_sources(settings" in script
+    assert _services()["connect"]["depends_on"]["bootstrap"]["condition"] == "service_completed_successfully"
+
+
+def test_connect_flushes_offsets_as_often_as_the_local_stack() -> None:
+    """The offset flush bounds how long an idle slot keeps WAL after its heartbeat was confirmed."""
+    local = worker_properties(StackSettings.from_env({}), Path("plugins"))
+    # The image's entrypoint derives CONNECT_OFFSET_FLUSH_INTERVAL_MS from this, overriding a direct setting.
+    assert _environment("connect")["OFFSET_FLUSH_INTERVAL_MS"] == str(local["offset.flush.interval.ms"])
+    assert "CONNECT_OFFSET_FLUSH_INTERVAL_MS" not in _environment("connect")

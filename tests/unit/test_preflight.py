@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from debezium.connector_spec import load_connector_specs
+from debezium.heartbeat import HEARTBEAT_TABLE
 from debezium.preflight_report import (
     PreflightReport,
     Problem,
@@ -131,12 +132,21 @@ def _healthy(**changes: object) -> SourceFacts:
                 has_primary_key=True,
                 can_select=True,
                 can_insert=True,
-                is_signal_table=True,
+                kind="signal",
+            ),
+            TableFacts(
+                HEARTBEAT_TABLE,
+                exists=True,
+                has_primary_key=True,
+                can_select=True,
+                can_insert=True,
+                can_update=True,
+                kind="heartbeat",
             ),
         ),
-        expected_publication_tables=frozenset({"public.lectures", "cdcsync_signal.debezium_signal"}),
+        expected_publication_tables=frozenset({"public.lectures", "cdcsync_signal.debezium_signal", HEARTBEAT_TABLE}),
         publication=PublicationFacts(
-            exists=True, tables=frozenset({"public.lectures", "cdcsync_signal.debezium_signal"})
+            exists=True, tables=frozenset({"public.lectures", "cdcsync_signal.debezium_signal", HEARTBEAT_TABLE})
         ),
         server=ServerFacts(SERVER, "logical", 10, 10, 1, (_slot("cdcsync_course"),)),
         create_publication_sql='CREATE PUBLICATION "cdcsync_course" FOR TABLE ...',
@@ -217,8 +227,29 @@ def test_the_signal_table_needs_insert_and_must_exist() -> None:
     problems = evaluate([dataclasses.replace(healthy, tables=(healthy.tables[0], no_insert))], GIB)
     assert [p.check for p in problems] == ["table_privilege"]
     assert "INSERT" in problems[0].message and "watermarks" in problems[0].message
-    missing = TableFacts("cdcsync_signal.debezium_signal", exists=False, is_signal_table=True)
+    missing = TableFacts("cdcsync_signal.debezium_signal", exists=False, kind="signal")
     assert _checks(dataclasses.replace(healthy, tables=(healthy.tables[0], missing))) == [("error", "signal_table")]
+
+
+def test_the_heartbeat_table_must_exist_with_its_grants() -> None:
+    healthy = _healthy()
+    read_only = dataclasses.replace(healthy.tables[2], can_insert=False, can_update=False)
+    problems = evaluate([dataclasses.replace(healthy, tables=(*healthy.tables[:2], read_only))], GIB)
+    assert [(p.check, p.subject) for p in problems] == [("table_privilege", f"course.{HEARTBEAT_TABLE}")]
+    assert "lacks INSERT and UPDATE" in problems[0].message and "heartbeat.action.query" in problems[0].message
+    assert problems[0].fix == (
+        "GRANT USAGE ON SCHEMA cdcsync_signal TO cdcsync_debezium; "
+        f"GRANT INSERT, UPDATE ON {HEARTBEAT_TABLE} TO cdcsync_debezium"
+    )
+
+    missing = TableFacts(HEARTBEAT_TABLE, exists=False, kind="heartbeat")
+    problems = evaluate([dataclasses.replace(healthy, tables=(*healthy.tables[:2], missing))], GIB)
+    assert [(p.severity, p.check) for p in problems] == [("error", "heartbeat_table")]
+    assert "fails the task" in problems[0].message
+    assert "CREATE TABLE IF NOT EXISTS" in problems[0].fix
+    assert 'GRANT SELECT, INSERT, UPDATE ON "cdcsync_signal"."debezium_heartbeat" TO "cdcsync_debezium"' in (
+        problems[0].fix
+    )
 
 
 def test_a_missing_captured_table() -> None:
@@ -251,13 +282,15 @@ def test_a_missing_publication_says_how_to_create_it() -> None:
 def test_publication_contents_must_equal_the_captured_tables() -> None:
     publication = PublicationFacts(exists=True, tables=frozenset({"public.lectures", "public.other"}))
     (problem,) = evaluate([_healthy(publication=publication)], GIB)
-    assert "lacks cdcsync_signal.debezium_signal" in problem.message
+    assert f"lacks {HEARTBEAT_TABLE}, cdcsync_signal.debezium_signal" in problem.message
     assert "also has public.other" in problem.message
     assert problem.fix.endswith('ALTER PUBLICATION "cdcsync_course" SET TABLE ...')
 
 
-def test_a_publication_for_all_tables_or_without_deletes_is_refused() -> None:
-    assert _checks(_healthy(publication=PublicationFacts(exists=True, all_tables=True))) == [("error", "publication")]
+def test_a_publication_for_all_tables_is_wasteful_and_one_without_deletes_is_refused() -> None:
+    # Debezium (publication.autocreate.mode=disabled) streams from it, filtering every other table's changes.
+    all_tables = PublicationFacts(exists=True, all_tables=True)
+    assert _checks(_healthy(publication=all_tables)) == [("warning", "publication")]
     partial = dataclasses.replace(_healthy().publication, publishes_all_operations=False)
     assert _checks(_healthy(publication=partial)) == [("error", "publication")]
 

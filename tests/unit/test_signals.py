@@ -44,26 +44,30 @@ def test_every_connector_reads_signals_from_its_own_table(spec: ConnectorSpec) -
     assert not any(t.startswith(f"{SIGNAL_SCHEMA}.") for t in spec.tables)
 
 
-def test_the_publication_holds_the_captured_tables_and_the_signal_table() -> None:
+def test_the_publication_holds_the_captured_tables_the_signal_table_and_the_heartbeat_table() -> None:
     spec = _spec("course")
     assert publication_tables(spec) == (
+        "cdcsync_signal.debezium_heartbeat",
         "cdcsync_signal.debezium_signal",
         "public.courses",
         "public.enrollments",
         "public.lectures",
     )
     assert create_publication_statement(spec).as_string(None) == (
-        'CREATE PUBLICATION "cdcsync_course" FOR TABLE "cdcsync_signal"."debezium_signal", '
+        'CREATE PUBLICATION "cdcsync_course" FOR TABLE "cdcsync_signal"."debezium_heartbeat", '
+        '"cdcsync_signal"."debezium_signal", '
         '"public"."courses", "public"."enrollments", "public"."lectures"'
     )
     assert set_publication_tables_statement(_spec("assignment")).as_string(None) == (
-        'ALTER PUBLICATION "cdcsync_assignment" SET TABLE "cdcsync_signal"."debezium_signal", "public"."assignments"'
+        'ALTER PUBLICATION "cdcsync_assignment" SET TABLE "cdcsync_signal"."debezium_heartbeat", '
+        '"cdcsync_signal"."debezium_signal", "public"."assignments"'
     )
 
 
-def test_a_connector_without_a_signal_table_publishes_only_its_tables() -> None:
+def test_a_connector_without_signal_and_heartbeat_tables_publishes_only_its_tables() -> None:
     spec = _spec("attendance")
-    bare = ConnectorSpec(spec.name, {k: v for k, v in spec.config.items() if k != "signal.data.collection"})
+    dropped = ("signal.data.collection", "heartbeat.action.query")
+    bare = ConnectorSpec(spec.name, {k: v for k, v in spec.config.items() if k not in dropped})
     assert signal_table(bare) is None
     assert publication_tables(bare) == ("public.attendance_windows",)
 
