@@ -34,6 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from debezium.connector_spec import ConnectorSpec
 from debezium.signals import is_whole_table_signal
 from debezium.snapshot_notifications import INCREMENTAL_SNAPSHOT, INITIAL_SNAPSHOT, SnapshotNotification
 
@@ -61,12 +62,15 @@ class SnapshotState:
     def interrupted(self) -> bool:
         return self.kind is SnapshotKind.INTERRUPTED
 
-    def line(self) -> str:
-        """One line for people: the connector, the verdict, the tables, the cause and, if needed, the fix."""
+    def summary(self) -> str:
+        """The connector, the verdict, the tables and the cause."""
         tables = f" ({', '.join(self.tables)})" if self.tables else ""
-        fix = f". Fix: {RECOVER_COMMAND}" if self.interrupted else ""
         cause = f": {self.cause}" if self.cause else ""
-        return f"{self.connector}: initial snapshot {self.kind.value}{tables}{cause}{fix}"
+        return f"{self.connector}: initial snapshot {self.kind.value}{tables}{cause}"
+
+    def line(self) -> str:
+        """The summary and, when interrupted, the command that recovers it."""
+        return f"{self.summary()}. Fix: {RECOVER_COMMAND}" if self.interrupted else self.summary()
 
 
 class StoredOffset(enum.Enum):
@@ -102,19 +106,15 @@ def _table(identifier: str) -> str:
 
 
 def decide(  # noqa: PLR0911 - one return per verdict reads best
-    name: str,
-    topic_prefix: str,
-    tables: Sequence[str],
-    notifications: Iterable[SnapshotNotification],
-    offset: StoredOffset,
-    task_running: bool,
+    spec: ConnectorSpec, notifications: Iterable[SnapshotNotification], offset: StoredOffset, task_running: bool
 ) -> SnapshotState:
-    """The initial snapshot of connector ``name`` (capturing ``tables``). Pure.
+    """The initial snapshot of ``spec``'s connector. Pure.
 
-    ``notifications`` are the notification topic's records in order (others' are
-    ignored); ``task_running`` whether the connector and its task are RUNNING now.
+    ``notifications`` are the notification topic's records in order (other connectors'
+    are ignored); ``task_running`` whether the connector and its task are RUNNING now.
     """
-    own = [n for n in notifications if n.connector == topic_prefix]
+    name, tables = spec.name, spec.tables
+    own = [n for n in notifications if n.connector == spec.topic_prefix]
     initial = [(i, n) for i, n in enumerate(own) if n.aggregate == INITIAL_SNAPSHOT]
     last_completed = max((i for i, n in initial if n.type == "COMPLETED"), default=-1)
     started = [i for i, n in initial if n.type == "STARTED" and i > last_completed]

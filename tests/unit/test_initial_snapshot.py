@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from debezium.connector_spec import load_connector_specs
 from debezium.initial_snapshot import SnapshotKind, StoredOffset, classify_offset, decide
 from debezium.signals import execute_snapshot_signal, is_whole_table_signal
 from debezium.snapshot_notifications import (
@@ -17,6 +18,7 @@ from debezium.snapshot_notifications import (
     parse_notification,
 )
 
+COURSE = next(s for s in load_connector_specs() if s.name == "cdcsync-course")
 TABLES = ("public.courses", "public.lectures", "public.enrollments")
 WHOLE = "full-5e0f6c1c-0000-4000-8000-000000000001"
 
@@ -37,7 +39,7 @@ def incremental(kind: str, signal_id: str = WHOLE, **data: str) -> SnapshotNotif
 def verdict(
     *notifications: SnapshotNotification, offset: StoredOffset = StoredOffset.POSITIONED, running: bool = True
 ) -> tuple[SnapshotKind, tuple[str, ...]]:
-    state = decide("cdcsync-course", "course", TABLES, notifications, offset, running)
+    state = decide(COURSE, notifications, offset, running)
     return state.kind, state.tables
 
 
@@ -58,7 +60,7 @@ def test_the_bad_case_a_restart_that_skipped_an_unfinished_snapshot_is_interrupt
     # Deleted and re-created mid-snapshot: the stored offset was the STARTED notification's empty one,
     # so the new task skipped the snapshot. By now streaming has moved the offset on: it looks healthy.
     history = [initial("STARTED"), scanned("public.courses"), initial("IN_PROGRESS"), initial("SKIPPED")]
-    state = decide("cdcsync-course", "course", TABLES, history, StoredOffset.POSITIONED, True)
+    state = decide(COURSE, history, StoredOffset.POSITIONED, True)
     assert (state.kind, state.tables) == (SnapshotKind.INTERRUPTED, ("public.lectures", "public.enrollments"))
     assert "SKIPPED" in state.cause
     assert state.line().startswith("cdcsync-course: initial snapshot interrupted (public.lectures, public.enrollments)")
@@ -140,7 +142,7 @@ def test_without_notifications_the_stored_offset_decides(
     ],
 )
 def test_stored_offsets(offset: dict[str, Any], expected: StoredOffset) -> None:
-    stored = [
+    stored: list[dict[str, Any]] = [
         {"partition": {"server": "other"}, "offset": {"lsn": 9}},
         {"partition": {"server": "course"}, "offset": offset},
     ]
