@@ -165,3 +165,19 @@ def wait_options(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
         return click.option("--wait", is_flag=True, help=f"Block until {what}.")(command)
 
     return decorate
+
+
+def bootstrap_servers_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--bootstrap-servers`` (KAFKA_BOOTSTRAP_SERVERS), resolved to the local stack's when unset."""
+
+    def resolve(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str:
+        return value or StackSettings.from_env().kafka_bootstrap
+
+    return click.option(
+        "--bootstrap-servers",
+        envvar="KAFKA_BOOTSTRAP_SERVERS",
+        show_envvar=True,
+        default=None,
+        callback=resolve,
+        help=f"Kafka, {what}. Default: the local stack's.",
+    )

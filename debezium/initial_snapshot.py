@@ -38,7 +38,7 @@ from debezium.connector_spec import ConnectorSpec
 from debezium.signals import is_whole_table_signal
 from debezium.snapshot_notifications import INCREMENTAL_SNAPSHOT, INITIAL_SNAPSHOT, SnapshotNotification
 
-RECOVER_COMMAND = "cdcsync snapshot --incomplete --wait"
+RECOVER_COMMAND = "cdcsync snapshot --incomplete"
 _SCANNED = {"SUCCEEDED", "EMPTY"}
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from debezium.change_topics import wanted_configs
 from debezium.connector_spec import ConnectorSpec, ConnectorSpecError, load_connector_specs, parse_connector_spec
 from pipeline.settings import LOCAL_STACK_DEFAULT_PASSWORD, StackSettings
 from pipeline.stack.endpoints import DEBEZIUM_ROLE, SERVICE_DATABASES, StackEndpoints
@@ -162,3 +163,14 @@ def test_publication_statement_lists_exactly_the_captured_tables() -> None:
     assert statement == (
         'CREATE PUBLICATION "cdcsync_course" FOR TABLE "public"."courses", "public"."lectures", "public"."enrollments"'
     )
+
+
+@pytest.mark.parametrize("spec", load_connector_specs(), ids=lambda s: s.name)
+def test_change_and_notification_topics_are_logs_kept_forever(spec: ConnectorSpec) -> None:
+    # Compaction would keep only the last notification per incremental snapshot (keyed by signal id),
+    # losing which tables it scanned; truncate events have no key at all.
+    wanted = dict(wanted_configs(spec))
+    topics = [f"{spec.topic_prefix}.public.x", spec.config["notification.sink.topic.name"]]
+    for topic in topics:
+        (configs,) = [c for pattern, c in wanted.items() if re.fullmatch(pattern, topic)]
+        assert configs == {"cleanup.policy": "delete", "retention.ms": "-1"}
