@@ -9,10 +9,39 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
+from debezium.connect_client import ConnectClient
 from debezium.connector_spec import ConnectorSpec
 from debezium.initial_snapshot import SnapshotState
 from debezium.signals import trigger_incremental_snapshot
 from debezium.snapshot_notifications import wait_for_snapshot
+from debezium.snapshot_states import InitialSnapshotInterrupted, snapshot_states, wait_for_snapshots
+
+
+def ensure_initial_snapshots(
+    client: ConnectClient,
+    bootstrap_servers: str,
+    specs: Sequence[ConnectorSpec],
+    signal_url: Callable[[ConnectorSpec], str],
+    *,
+    timeout: float = 600.0,
+    say: Callable[[str], None] = lambda _line: None,
+) -> list[str]:
+    """Wait for running initial snapshots, re-snapshot every table an interrupted one missed, and check
+    again; the tables re-snapshotted (``SERVICE.schema.table``). Idempotent: nothing to do, nothing done.
+
+    Raises ``InitialSnapshotInterrupted`` if one is still interrupted afterwards, ``ConnectTimeout``
+    if one is still running at ``timeout``.
+    """
+    states = wait_for_snapshots(client, bootstrap_servers, specs, timeout, on_running=lambda s: say(s.summary()))
+    interrupted = [s for s in states.values() if s.interrupted]
+    for state in interrupted:
+        say(state.summary())
+    done = recover_interrupted(interrupted, specs, signal_url, bootstrap_servers, timeout=timeout, say=say)
+    if done:
+        still = [s for s in snapshot_states(client, bootstrap_servers, specs).values() if s.interrupted]
+        if still:
+            raise InitialSnapshotInterrupted(still)
+    return done
 
 
 def recover_interrupted(

@@ -19,8 +19,7 @@ from debezium.connector_spec import ConnectorSpec, load_connector_specs
 from debezium.preflight_report import format_bytes, parse_size, slot_lines
 from debezium.signals import find_captured_table, trigger_incremental_snapshot
 from debezium.snapshot_notifications import SnapshotNotification, wait_for_snapshot
-from debezium.snapshot_recovery import recover_interrupted
-from debezium.snapshot_states import InitialSnapshotInterrupted, snapshot_states, wait_for_snapshots
+from debezium.snapshot_recovery import ensure_initial_snapshots
 from debezium.source_preflight import WAL_WARNING_ENV, PreflightFailed, check_sources
 from pipeline.settings import StackSettings
 from pipeline.stack.endpoints import StackEndpoints
@@ -164,18 +163,8 @@ def snapshot(  # noqa: PLR0917 - click passes every option positionally
 def _recover_incomplete(
     connect: ConnectOptions, specs: tuple[ConnectorSpec, ...], bootstrap: str, timeout: float
 ) -> None:
-    """Wait for running initial snapshots, then re-snapshot what the interrupted ones missed; check again."""
-
-    def say(line: str) -> None:
-        click.echo(line, err=True)
-
     with connect.client() as client:
-        states = wait_for_snapshots(client, bootstrap, specs, timeout, on_running=lambda s: say(s.summary()))
-        interrupted = [s for s in states.values() if s.interrupted]
-        for state in interrupted:
-            say(state.summary())
-        recover_interrupted(interrupted, specs, signal_url, bootstrap, timeout=timeout, say=say)
-        after = [s for s in snapshot_states(client, bootstrap, specs).values() if s.interrupted]
-    if after:
-        raise InitialSnapshotInterrupted(after)
-    click.echo(f"initial snapshots complete: {', '.join(sorted(states))}")
+        done = ensure_initial_snapshots(
+            client, bootstrap, specs, signal_url, timeout=timeout, say=lambda line: click.echo(line, err=True)
+        )
+    click.echo(f"re-snapshotted: {', '.join(done)}" if done else "no interrupted initial snapshot")
