@@ -47,16 +47,16 @@ def snapshot_states(
     connector's status and stored offset from Connect. A connector that does not
     exist is judged from its notifications and offsets as any stopped one.
     """
+    # Offsets and states first: Connect commits an offset only once its record (a notification
+    # among them) is in Kafka, so notifications read afterwards explain every offset read before.
+    seen = {spec.name: (_stored_offset(client, spec), _task_running(client, spec.name)) for spec in specs}
     topics = {spec.config.get(NOTIFICATION_TOPIC_KEY, "") for spec in specs} - {""}
     notifications = {topic: read_notifications(bootstrap_servers, topic, timeout) for topic in sorted(topics)}
     states = {}
     for spec in specs:
-        topic = spec.config.get(NOTIFICATION_TOPIC_KEY, "")
+        offset, running = seen[spec.name]
         states[spec.name] = decide(
-            spec,
-            notifications.get(topic, []),
-            _stored_offset(client, spec),
-            _task_running(client, spec.name),
+            spec, notifications.get(spec.config.get(NOTIFICATION_TOPIC_KEY, ""), []), offset, running
         )
     return states
 
