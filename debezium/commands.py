@@ -131,7 +131,8 @@ def apply(
             interrupted = [s for s in states.values() if s.interrupted]
             if interrupted:
                 raise InitialSnapshotInterrupted(interrupted)
-            click.echo(f"initial snapshots complete: {', '.join(states)}")
+            if states:
+                click.echo(f"initial snapshots complete: {', '.join(states)}")
 
 
 def _preflight(specs: tuple[ConnectorSpec, ...]) -> None:

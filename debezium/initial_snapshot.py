@@ -36,7 +36,12 @@ from typing import Any
 
 from debezium.connector_spec import ConnectorSpec
 from debezium.signals import is_whole_table_signal
-from debezium.snapshot_notifications import INCREMENTAL_SNAPSHOT, INITIAL_SNAPSHOT, SnapshotNotification
+from debezium.snapshot_notifications import (
+    INCREMENTAL_SNAPSHOT,
+    INITIAL_SNAPSHOT,
+    NOTIFICATION_TOPIC_KEY,
+    SnapshotNotification,
+)
 
 RECOVER_COMMAND = "cdcsync snapshot --incomplete"
 _SCANNED = {"SUCCEEDED", "EMPTY"}
@@ -98,6 +103,16 @@ def classify_offset(offsets: Iterable[Mapping[str, Any]], topic_prefix: str) -> 
     ):
         return StoredOffset.SNAPSHOT_UNFINISHED
     return StoredOffset.POSITIONED if offset.get("lsn") is not None else StoredOffset.NO_POSITION
+
+
+def reports_initial_snapshot(spec: ConnectorSpec) -> bool:
+    """True for a Debezium PostgreSQL connector that sends its notifications to a topic: the ones judged. Pure."""
+    channels = [c.strip() for c in spec.config.get("notification.enabled.channels", "").split(",")]
+    return (
+        spec.config.get("connector.class") == "io.debezium.connector.postgresql.PostgresConnector"
+        and "sink" in channels
+        and bool(spec.config.get(NOTIFICATION_TOPIC_KEY))
+    )
 
 
 def _table(identifier: str) -> str:

@@ -23,12 +23,17 @@ from debezium.initial_snapshot import (
     StoredOffset,
     classify_offset,
     decide,
+    reports_initial_snapshot,
 )
-from debezium.snapshot_notifications import NOTIFICATION_TOPIC_KEY, SnapshotNotification, parse_any_notification
-from pipeline.errors import CdcsyncError
+from debezium.snapshot_notifications import (
+    NOTIFICATION_TOPIC_KEY,
+    SnapshotNotFinished,
+    SnapshotNotification,
+    parse_any_notification,
+)
 
 
-class InitialSnapshotInterrupted(CdcsyncError):
+class InitialSnapshotInterrupted(SnapshotNotFinished):
     """A connector's initial snapshot was interrupted and Debezium will not redo it: rows are missing from Kafka."""
 
     exit_code = 12
@@ -45,8 +50,11 @@ def snapshot_states(
 
     Reads each spec's notification topic once, whole (it is small), and the
     connector's status and stored offset from Connect. A connector that does not
-    exist is judged from its notifications and offsets as any stopped one.
+    exist is judged from its notifications and offsets as any stopped one. Specs
+    that are not Debezium PostgreSQL connectors with the ``sink`` notification
+    channel are left out of the result.
     """
+    specs = [spec for spec in specs if reports_initial_snapshot(spec)]
     # Offsets and states first: Connect commits an offset only once its record (a notification
     # among them) is in Kafka, so notifications read afterwards explain every offset read before.
     seen = {spec.name: (_stored_offset(client, spec), _task_running(client, spec.name)) for spec in specs}
@@ -120,7 +128,7 @@ def read_notifications(bootstrap_servers: str, topic: str, timeout: float = 30.0
             found.extend(_read_partition(consumer, topic, partition, end, time.monotonic() + timeout))
         return found
     except KafkaException as exc:
-        raise CdcsyncError(f"reading {topic}: {exc}") from exc
+        raise SnapshotNotFinished(f"reading {topic}: {exc}") from exc
     finally:
         consumer.close()
 
@@ -133,13 +141,13 @@ def _read_partition(
     next_offset = 0
     while next_offset < end:
         if time.monotonic() > deadline:
-            raise CdcsyncError(f"reading {topic}[{partition}]: not at offset {end} in time (at {next_offset})")
+            raise SnapshotNotFinished(f"reading {topic}[{partition}]: not at offset {end} in time (at {next_offset})")
         for message in consumer.consume(500, timeout=0.5):
             error, offset = message.error(), message.offset() or 0
             if error is not None and error.code() == KafkaError._PARTITION_EOF:
                 next_offset = max(next_offset, offset)  # offsets may have gaps (compaction)
             elif error is not None:
-                raise CdcsyncError(f"reading {topic}[{partition}]: {error}")
+                raise SnapshotNotFinished(f"reading {topic}[{partition}]: {error}")
             elif offset < end:
                 next_offset = offset + 1
                 notification = parse_any_notification(message.value())

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from debezium.connector_spec import load_connector_specs
-from debezium.initial_snapshot import SnapshotKind, StoredOffset, classify_offset, decide
+from debezium.connector_spec import ConnectorSpec, load_connector_specs
+from debezium.initial_snapshot import SnapshotKind, StoredOffset, classify_offset, decide, reports_initial_snapshot
 from debezium.signals import execute_snapshot_signal, is_whole_table_signal
 from debezium.snapshot_notifications import (
     INCREMENTAL_SNAPSHOT,
@@ -169,3 +169,10 @@ def test_only_a_snapshot_of_every_row_gets_a_whole_table_signal_id() -> None:
     whole = execute_snapshot_signal("public.lectures")
     assert is_whole_table_signal(whole.id) and len(whole.id) <= 42
     assert not is_whole_table_signal(execute_snapshot_signal("public.lectures", "id < 3").id)
+
+
+def test_only_debezium_postgresql_connectors_with_sink_notifications_are_judged() -> None:
+    assert all(reports_initial_snapshot(spec) for spec in load_connector_specs())
+    silent = ConnectorSpec(COURSE.name, {**COURSE.config, "notification.enabled.channels": "log"})
+    other = ConnectorSpec("a-sink", {"connector.class": "org.example.JdbcSinkConnector"})
+    assert not reports_initial_snapshot(silent) and not reports_initial_snapshot(other)
