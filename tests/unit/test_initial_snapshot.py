@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from debezium.connector_spec import ConnectorSpec, load_connector_specs
 from debezium.initial_snapshot import SnapshotKind, StoredOffset, classify_offset, decide, reports_initial_snapshot
@@ -17,6 +18,7 @@ from debezium.snapshot_notifications import (
     parse_any_notification,
     parse_notification,
 )
+from debezium.sources_commands import snapshot
 
 COURSE = next(s for s in load_connector_specs() if s.name == "cdcsync-course")
 TABLES = ("public.courses", "public.lectures", "public.enrollments")
@@ -176,3 +178,12 @@ def test_only_debezium_postgresql_connectors_with_sink_notifications_are_judged(
     silent = ConnectorSpec(COURSE.name, {**COURSE.config, "notification.enabled.channels": "log"})
     other = ConnectorSpec("a-sink", {"connector.class": "org.example.JdbcSinkConnector"})
     assert not reports_initial_snapshot(silent) and not reports_initial_snapshot(other)
+
+
+@pytest.mark.parametrize(
+    "args", [[], ["--incomplete", "--table", "course.courses"], ["--incomplete", "--where", "id < 3"]]
+)
+def test_snapshot_takes_a_table_or_incomplete(args: list[str]) -> None:
+    result = CliRunner().invoke(snapshot, args)
+    assert result.exit_code == 2
+    assert "--incomplete" in result.stderr
