@@ -17,9 +17,10 @@ The evidence used, in this order:
 1. The ``Initial Snapshot`` notifications of the connector's logical name, in topic
    order. Each has a random id as its record key, so compaction keeps them all.
    An *attempt* starts at the first STARTED after the last COMPLETED; it is
-   complete once a COMPLETED follows. An attempt followed by SKIPPED or ABORTED
-   and no new run is interrupted; every table without a successful
-   TABLE_SCAN_COMPLETED in the attempt was never fully snapshotted.
+   complete once a COMPLETED follows. It is interrupted when its last run was
+   SKIPPED, or stopped (ABORTED, or no task runs it) with a stored offset Debezium
+   will not resume from; every table without a successful TABLE_SCAN_COMPLETED in
+   the attempt was never fully snapshotted.
 2. A whole-table incremental snapshot (``cdcsync snapshot``) whose table scan
    SUCCEEDED (or was EMPTY) after the attempt started covers its table.
 3. The stored offset (Connect's ``GET /connectors/{name}/offsets``), when the
@@ -45,6 +46,8 @@ from debezium.snapshot_notifications import (
 
 RECOVER_COMMAND = "cdcsync snapshot --incomplete"
 _SCANNED = {"SUCCEEDED", "EMPTY"}
+# Modes in which a connector without a stored offset snapshots its tables' rows (no_data and never do not).
+_SNAPSHOTTING_MODES = {"initial", "initial_only", "always", "when_needed"}
 
 
 class SnapshotKind(enum.Enum):
@@ -106,10 +109,12 @@ def classify_offset(offsets: Iterable[Mapping[str, Any]], topic_prefix: str) -> 
 
 
 def reports_initial_snapshot(spec: ConnectorSpec) -> bool:
-    """True for a Debezium PostgreSQL connector that sends its notifications to a topic: the ones judged. Pure."""
+    """True for a Debezium PostgreSQL connector that takes an initial snapshot of its data and sends its
+    notifications to a topic: the ones judged. Pure."""
     channels = [c.strip() for c in spec.config.get("notification.enabled.channels", "").split(",")]
     return (
         spec.config.get("connector.class") == "io.debezium.connector.postgresql.PostgresConnector"
+        and spec.config.get("snapshot.mode", "initial") in _SNAPSHOTTING_MODES
         and "sink" in channels
         and bool(spec.config.get(NOTIFICATION_TOPIC_KEY))
     )
@@ -120,7 +125,7 @@ def _table(identifier: str) -> str:
     return ".".join(identifier.split(".")[-2:])
 
 
-def decide(  # noqa: PLR0911 - one return per verdict reads best
+def decide(
     spec: ConnectorSpec, notifications: Iterable[SnapshotNotification], offset: StoredOffset, task_running: bool
 ) -> SnapshotState:
     """The initial snapshot of ``spec``'s connector. Pure.
@@ -153,30 +158,25 @@ def decide(  # noqa: PLR0911 - one return per verdict reads best
     }
     missing = tuple(t for t in tables if t not in scanned and t not in recovered)
     last = own[max(i for i, _ in initial)]
-    if last.type in ("SKIPPED", "ABORTED"):
+    if last.type == "SKIPPED":
         how = (
-            "it was ABORTED"
-            if last.type == "ABORTED"
-            else "the connector restarted and SKIPPED it, streaming from the slot (its stored offset had no "
+            "the connector restarted and SKIPPED it, streaming from the slot (its stored offset had no "
             "snapshot markers)"
         )
-        if not missing:
-            return SnapshotState(name, SnapshotKind.COMPLETE, cause=f"{how}; whole-table snapshots covered the rest")
-        cause = f"the initial snapshot never completed: {how}; these tables' rows never reached Kafka"
-        return SnapshotState(name, SnapshotKind.INTERRUPTED, missing, cause)
-    if task_running or offset is StoredOffset.SNAPSHOT_UNFINISHED:
+    elif task_running and last.type != "ABORTED":
         return SnapshotState(name, SnapshotKind.RUNNING, missing, f"at {last.type}")
-    if offset is StoredOffset.NO_POSITION:
-        return SnapshotState(
-            name,
-            SnapshotKind.INTERRUPTED,
-            missing,
-            "the task stopped during the initial snapshot and its stored offset has no snapshot markers: "
-            "Debezium will stream without snapshotting these tables",
+    elif offset in (StoredOffset.NONE, StoredOffset.SNAPSHOT_UNFINISHED):
+        stopped = "ABORTED" if last.type == "ABORTED" else "stopped mid-snapshot"
+        return SnapshotState(name, SnapshotKind.RUNNING, missing, f"{stopped}; Debezium redoes it when the task runs")
+    else:
+        how = (
+            f"{'it was ABORTED' if last.type == 'ABORTED' else 'the task stopped during it'} and the stored offset "
+            "has no snapshot markers, so Debezium will stream without snapshotting"
         )
-    return SnapshotState(
-        name, SnapshotKind.RUNNING, missing, "stopped mid-snapshot; Debezium redoes it when the task runs"
-    )
+    if not missing:
+        return SnapshotState(name, SnapshotKind.COMPLETE, cause=f"{how}; whole-table snapshots covered every table")
+    cause = f"the initial snapshot never completed: {how}; these tables' rows never reached Kafka"
+    return SnapshotState(name, SnapshotKind.INTERRUPTED, missing, cause)
 
 
 def _from_offset(name: str, tables: Sequence[str], offset: StoredOffset) -> SnapshotState:

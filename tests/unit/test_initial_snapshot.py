@@ -75,9 +75,21 @@ def test_the_good_case_debezium_reruns_the_snapshot_and_completes_it() -> None:
     assert verdict(*history, *(scanned(t) for t in TABLES), initial("COMPLETED")) == (SnapshotKind.COMPLETE, ())
 
 
-def test_an_aborted_snapshot_with_no_new_run_is_interrupted() -> None:
+@pytest.mark.parametrize(
+    ("offset", "kind"),
+    [
+        (StoredOffset.SNAPSHOT_UNFINISHED, SnapshotKind.RUNNING),  # Debezium redoes it when the task runs
+        (StoredOffset.NONE, SnapshotKind.RUNNING),
+        (StoredOffset.NO_POSITION, SnapshotKind.INTERRUPTED),
+        (StoredOffset.POSITIONED, SnapshotKind.INTERRUPTED),
+    ],
+)
+@pytest.mark.parametrize("running", [True, False])
+def test_an_aborted_snapshot_with_no_new_run_depends_on_what_debezium_will_find(
+    offset: StoredOffset, kind: SnapshotKind, running: bool
+) -> None:
     history = [initial("STARTED"), scanned("public.courses"), initial("ABORTED")]
-    assert verdict(*history, running=False)[0] is SnapshotKind.INTERRUPTED
+    assert verdict(*history, offset=offset, running=running) == (kind, ("public.lectures", "public.enrollments"))
 
 
 def test_a_failed_table_scan_does_not_count() -> None:
@@ -88,6 +100,7 @@ def test_a_failed_table_scan_does_not_count() -> None:
 def test_a_stopped_task_mid_snapshot_with_no_markers_is_interrupted_before_it_restarts() -> None:
     history = [initial("STARTED"), initial("IN_PROGRESS")]
     assert verdict(*history, offset=StoredOffset.NO_POSITION, running=False)[0] is SnapshotKind.INTERRUPTED
+    assert verdict(*history, offset=StoredOffset.POSITIONED, running=False)[0] is SnapshotKind.INTERRUPTED
     # With snapshot_completed=false stored, or nothing stored, Debezium redoes it: the good case.
     assert verdict(*history, offset=StoredOffset.SNAPSHOT_UNFINISHED, running=False)[0] is SnapshotKind.RUNNING
     assert verdict(*history, offset=StoredOffset.NONE, running=False)[0] is SnapshotKind.RUNNING
@@ -176,8 +189,9 @@ def test_only_a_snapshot_of_every_row_gets_a_whole_table_signal_id() -> None:
 def test_only_debezium_postgresql_connectors_with_sink_notifications_are_judged() -> None:
     assert all(reports_initial_snapshot(spec) for spec in load_connector_specs())
     silent = ConnectorSpec(COURSE.name, {**COURSE.config, "notification.enabled.channels": "log"})
+    no_data = ConnectorSpec(COURSE.name, {**COURSE.config, "snapshot.mode": "no_data"})
     other = ConnectorSpec("a-sink", {"connector.class": "org.example.JdbcSinkConnector"})
-    assert not reports_initial_snapshot(silent) and not reports_initial_snapshot(other)
+    assert not any(reports_initial_snapshot(spec) for spec in (silent, no_data, other))
 
 
 @pytest.mark.parametrize(
