@@ -168,16 +168,16 @@ def wait_options(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
 
 
 def bootstrap_servers_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """``--bootstrap-servers`` (KAFKA_BOOTSTRAP_SERVERS), resolved to the local stack's when unset."""
-
-    def resolve(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str:
-        return value or StackSettings.from_env().kafka_bootstrap
-
+    """``--bootstrap-servers`` (KAFKA_BOOTSTRAP_SERVERS); ``kafka_bootstrap`` resolves it when used."""
     return click.option(
         "--bootstrap-servers",
         envvar="KAFKA_BOOTSTRAP_SERVERS",
         show_envvar=True,
         default=None,
-        callback=resolve,
         help=f"Kafka, {what}. Default: the local stack's.",
     )
+
+
+def kafka_bootstrap(value: str | None) -> str:
+    """The --bootstrap-servers value, else the local stack's Kafka."""
+    return value or StackSettings.from_env().kafka_bootstrap

@@ -19,6 +19,7 @@ from debezium.cli_options import (
     ConnectOptions,
     bootstrap_servers_option,
     connect_options,
+    kafka_bootstrap,
     output_option,
     wait_options,
 )
@@ -92,7 +93,7 @@ def apply(
     skip_preflight: bool,
     wait: bool,
     timeout: float,
-    bootstrap_servers: str,
+    bootstrap_servers: str | None,
 ) -> None:
     """Create or update connectors so Kafka Connect runs exactly these definitions (idempotent).
 
@@ -123,7 +124,7 @@ def apply(
             click.echo(f"running: {', '.join(outcomes)}")
             states = wait_for_snapshots(
                 client,
-                bootstrap_servers,
+                kafka_bootstrap(bootstrap_servers),
                 specs,
                 max(deadline - time.monotonic(), 0.0),
                 on_running=lambda state: click.echo(state.summary(), err=True),

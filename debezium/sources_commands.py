@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from debezium.cli_options import ConnectOptions, connect_options
+from debezium.cli_options import ConnectOptions, bootstrap_servers_option, connect_options, kafka_bootstrap
 from debezium.connector_spec import ConnectorSpec, load_connector_specs
 from debezium.preflight_report import format_bytes, parse_size, slot_lines
 from debezium.signals import find_captured_table, trigger_incremental_snapshot
@@ -107,13 +107,7 @@ def signal_url(spec: ConnectorSpec) -> str:
 @connectors_dir_option
 @click.option("--wait", is_flag=True, help="Wait until Debezium reports the snapshot done (reads its notifications).")
 @click.option("--timeout", type=float, default=600.0, help="Seconds --wait waits.")
-@click.option(
-    "--bootstrap-servers",
-    envvar="KAFKA_BOOTSTRAP_SERVERS",
-    show_envvar=True,
-    default=None,
-    help="Kafka, for --wait and --incomplete. Default: the local stack's.",
-)
+@bootstrap_servers_option("for --wait and --incomplete")
 @connect_options
 def snapshot(  # noqa: PLR0917 - click passes every option positionally
     qualified: str | None,
@@ -135,7 +129,7 @@ def snapshot(  # noqa: PLR0917 - click passes every option positionally
     if incomplete == (qualified is not None) or (incomplete and (where or db_url)):
         raise click.UsageError("give --table SERVICE.TABLE [--where SQL] [--db-url URL], or --incomplete alone")
     settings = StackSettings.from_env()
-    bootstrap = bootstrap_servers or settings.kafka_bootstrap
+    bootstrap = kafka_bootstrap(bootstrap_servers)
     if qualified is None:
         _recover_incomplete(connect, load_connector_specs(connectors_dir), bootstrap, timeout)
         return
