@@ -1,9 +1,13 @@
-"""Change topics created before a connector's topic-creation settings changed keep their old
-configs (Connect applies ``topic.creation.*`` only when it creates a topic). This aligns them.
+"""Topics created before a connector's topic-creation settings changed keep their old configs
+(Connect applies ``topic.creation.*`` only when it creates a topic). This aligns them, for every
+group in ``topic.creation.groups``.
 
 Why it matters: a truncate event has no key, and a compacted topic refuses keyless records,
 which fails the connector task. The shipped connectors create their change topics with
-``cleanup.policy=delete`` and unlimited retention; older stacks created them compacted.
+``cleanup.policy=delete`` and unlimited retention; older stacks created them compacted. The
+notification topic is a log too: compaction would keep only the last notification of each
+incremental snapshot (they share the signal id as key), losing which tables it scanned, which
+``initial_snapshot`` needs to tell that an interrupted initial snapshot was recovered.
 """
 
 from __future__ import annotations
@@ -21,21 +25,21 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # public name
 
 from debezium.connector_spec import ConnectorSpec
 
-_GROUP = "changes"
 _SETTINGS = ("cleanup.policy", "retention.ms")
 
 
-def wanted_configs(spec: ConnectorSpec) -> tuple[str, dict[str, str]] | None:
-    """(topic regex, configs) of the spec's change-topic creation group, if it has one."""
-    include = spec.config.get(f"topic.creation.{_GROUP}.include")
-    if include is None:
-        return None
-    configs = {
-        k: spec.config[f"topic.creation.{_GROUP}.{k}"]
-        for k in _SETTINGS
-        if f"topic.creation.{_GROUP}.{k}" in spec.config
-    }
-    return include, configs
+def wanted_configs(spec: ConnectorSpec) -> list[tuple[str, dict[str, str]]]:
+    """(topic regex, configs) of each of the spec's topic-creation groups. Pure."""
+    groups = [g.strip() for g in spec.config.get("topic.creation.groups", "").split(",") if g.strip()]
+    wanted = []
+    for group in groups:
+        include = spec.config.get(f"topic.creation.{group}.include")
+        if include is None:
+            continue
+        prefix = f"topic.creation.{group}."
+        configs = {k: spec.config[prefix + k] for k in _SETTINGS if prefix + k in spec.config}
+        wanted.append((include, configs))
+    return wanted
 
 
 def align_change_topics(bootstrap_servers: str, specs: Sequence[ConnectorSpec], timeout: float = 30.0) -> list[str]:
@@ -44,10 +48,10 @@ def align_change_topics(bootstrap_servers: str, specs: Sequence[ConnectorSpec], 
     existing = admin.list_topics(timeout=timeout).topics
     wanted: dict[str, dict[str, str]] = {}
     for spec in specs:
-        group = wanted_configs(spec)
-        if group is not None:
-            pattern, configs = group
-            wanted.update({topic: configs for topic in existing if re.fullmatch(pattern, topic)})
+        for pattern, configs in wanted_configs(spec):
+            # Connect's include is a comma-separated list of regular expressions.
+            patterns = [p.strip() for p in pattern.split(",") if p.strip()]
+            wanted.update({t: configs for t in existing if any(re.fullmatch(p, t) for p in patterns)})
     if not wanted:
         return []
     described = admin.describe_configs([ConfigResource(ResourceType.TOPIC, topic) for topic in sorted(wanted)])

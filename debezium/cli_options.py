@@ -165,3 +165,19 @@ def wait_options(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
         return click.option("--wait", is_flag=True, help=f"Block until {what}.")(command)
 
     return decorate
+
+
+def bootstrap_servers_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--bootstrap-servers`` (KAFKA_BOOTSTRAP_SERVERS); ``kafka_bootstrap`` resolves it when used."""
+    return click.option(
+        "--bootstrap-servers",
+        envvar="KAFKA_BOOTSTRAP_SERVERS",
+        show_envvar=True,
+        default=None,
+        help=f"Kafka, {what}. Default: the local stack's.",
+    )
+
+
+def kafka_bootstrap(value: str | None) -> str:
+    """The --bootstrap-servers value, else the local stack's Kafka."""
+    return value or StackSettings.from_env().kafka_bootstrap

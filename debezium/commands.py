@@ -9,12 +9,20 @@ message and the exit code documented in ``pipeline.errors``.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
 
 from debezium.apply import ApplyOutcome, apply_connector, load_specs, planned_outcome, validate_specs
-from debezium.cli_options import ConnectOptions, connect_options, output_option, wait_options
+from debezium.cli_options import (
+    ConnectOptions,
+    bootstrap_servers_option,
+    connect_options,
+    kafka_bootstrap,
+    output_option,
+    wait_options,
+)
 from debezium.connect_errors import ConnectorConfigInvalid, ConnectorNotFound
 from debezium.connector_spec import ConnectorSpec
 from debezium.context_commands import context
@@ -29,6 +37,7 @@ from debezium.output import (
     status_rows,
     trace_summary,
 )
+from debezium.snapshot_states import InitialSnapshotInterrupted, wait_for_snapshots
 from debezium.source_preflight import PreflightFailed, check_sources
 from debezium.waiting import wait_for_state
 
@@ -73,7 +82,8 @@ _PATHS = click.Path(path_type=Path)
     show_envvar=True,
     help="Do not check the source databases first (cdcsync sources check).",
 )
-@wait_options("every applied connector and its tasks are RUNNING")
+@wait_options("every applied connector and its tasks are RUNNING and its initial snapshot is over")
+@bootstrap_servers_option("where --wait reads Debezium's notifications")
 def apply(
     *,
     connect: ConnectOptions,
@@ -83,11 +93,14 @@ def apply(
     skip_preflight: bool,
     wait: bool,
     timeout: float,
+    bootstrap_servers: str | None,
 ) -> None:
     """Create or update connectors so Kafka Connect runs exactly these definitions (idempotent).
 
     Prints per connector: created, updated or unchanged. The source databases are
-    checked first; errors there refuse the apply.
+    checked first; errors there refuse the apply. With --wait, an initial snapshot
+    that was interrupted and that Debezium will not redo exits 12, naming the
+    connector, the tables, the cause and the fix (cdcsync snapshot --incomplete).
     """
     specs = load_specs([*files, *([connectors_dir] if connectors_dir else [])])
     if not skip_preflight:
@@ -105,9 +118,22 @@ def apply(
         for name, outcome in outcomes.items():
             click.echo(f"{name}: {outcome.value}")
         if wait:
+            deadline = time.monotonic() + timeout
             unchanged = [n for n, o in outcomes.items() if o is ApplyOutcome.UNCHANGED]
             wait_for_state(client, list(outcomes), "RUNNING", timeout, settled=unchanged)
             click.echo(f"running: {', '.join(outcomes)}")
+            states = wait_for_snapshots(
+                client,
+                kafka_bootstrap(bootstrap_servers),
+                specs,
+                max(deadline - time.monotonic(), 0.0),
+                on_running=lambda state: click.echo(state.summary(), err=True),
+            )
+            interrupted = [s for s in states.values() if s.interrupted]
+            if interrupted:
+                raise InitialSnapshotInterrupted(interrupted)
+            if states:
+                click.echo(f"initial snapshots complete: {', '.join(states)}")
 
 
 def _preflight(specs: tuple[ConnectorSpec, ...]) -> None:

@@ -31,6 +31,9 @@ SIGNAL_TABLE = "debezium_signal"
 SIGNAL_COLLECTION_KEY = "signal.data.collection"
 # Column widths of the table Debezium's documentation gives; a signal must fit them.
 MAX_ID, MAX_TYPE, MAX_DATA = 42, 32, 2048
+# The id of a snapshot signal for every row of its table (no --where). Debezium's notifications carry the
+# signal id but not the filter, and only a whole-table snapshot can stand in for an interrupted initial one.
+WHOLE_TABLE_SIGNAL_PREFIX = "full-"
 
 
 @dataclass(frozen=True)
@@ -63,11 +66,17 @@ def execute_snapshot_signal(table: str, where: str | None = None, signal_id: str
             raise ValueError("--where is empty: leave it out to snapshot every row")
         # Debezium matches data-collection as a regular expression against schema.table.
         data["additional-conditions"] = [{"data-collection": table, "filter": where.strip()}]
+    whole_table = WHOLE_TABLE_SIGNAL_PREFIX if where is None else ""
     return Signal(
-        id=signal_id or str(uuid.uuid4()),
+        id=signal_id or f"{whole_table}{uuid.uuid4()}",
         type="execute-snapshot",
         data=json.dumps(data, separators=(",", ":")),
     )
+
+
+def is_whole_table_signal(signal_id: str) -> bool:
+    """True for the id ``execute_snapshot_signal`` gives a snapshot of every row of its table. Pure."""
+    return signal_id.startswith(WHOLE_TABLE_SIGNAL_PREFIX)
 
 
 def signal_table(spec: ConnectorSpec) -> str | None:

@@ -29,6 +29,7 @@ from pipeline.errors import CdcsyncError
 
 NOTIFICATION_TOPIC_KEY = "notification.sink.topic.name"
 INCREMENTAL_SNAPSHOT = "Incremental Snapshot"
+INITIAL_SNAPSHOT = "Initial Snapshot"
 
 
 class SnapshotNotFinished(CdcsyncError):
@@ -39,12 +40,14 @@ class SnapshotNotFinished(CdcsyncError):
 
 @dataclass(frozen=True)
 class SnapshotNotification:
-    """One Debezium notification about an incremental snapshot."""
+    """One Debezium notification about an incremental or the initial snapshot."""
 
     id: str
-    type: str  # STARTED | PAUSED | RESUMED | IN_PROGRESS | TABLE_SCAN_COMPLETED | COMPLETED | ABORTED
+    # STARTED | PAUSED | RESUMED | IN_PROGRESS | TABLE_SCAN_COMPLETED | COMPLETED | ABORTED, and SKIPPED (initial)
+    type: str
     connector: str  # the logical name (topic.prefix) in additional_data.connector_name
     data: Mapping[str, str] = field(default_factory=dict)
+    aggregate: str = INCREMENTAL_SNAPSHOT  # aggregate_type: INCREMENTAL_SNAPSHOT or INITIAL_SNAPSHOT
 
     @property
     def scanned_table(self) -> str | None:
@@ -57,7 +60,14 @@ class SnapshotNotification:
 
 
 def parse_notification(value: bytes | None) -> SnapshotNotification | None:
-    """A notification record's JSON value (no schema wrapper) -> the notification, or None if not a snapshot's. Pure."""
+    """A notification record's JSON value -> the notification, or None if not an incremental snapshot's. Pure."""
+    notification = parse_any_notification(value)
+    return notification if notification is not None and notification.aggregate == INCREMENTAL_SNAPSHOT else None
+
+
+def parse_any_notification(value: bytes | None) -> SnapshotNotification | None:
+    """A notification record's JSON value (with or without the schema wrapper) -> an incremental or the
+    initial snapshot's notification, or None. Pure."""
     if not value:
         return None
     try:
@@ -66,7 +76,7 @@ def parse_notification(value: bytes | None) -> SnapshotNotification | None:
         return None
     if isinstance(document, dict) and "payload" in document and "schema" in document:
         document = document["payload"]
-    if not isinstance(document, dict) or document.get("aggregate_type") != INCREMENTAL_SNAPSHOT:
+    if not isinstance(document, dict) or document.get("aggregate_type") not in (INCREMENTAL_SNAPSHOT, INITIAL_SNAPSHOT):
         return None
     data = document.get("additional_data") or {}
     return SnapshotNotification(
@@ -74,6 +84,7 @@ def parse_notification(value: bytes | None) -> SnapshotNotification | None:
         type=str(document.get("type")),
         connector=str(data.get("connector_name", "")),
         data={str(k): str(v) for k, v in data.items()},
+        aggregate=str(document["aggregate_type"]),
     )
 
 

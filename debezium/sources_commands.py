@@ -2,20 +2,24 @@
 
 Exit codes (mapped in ``pipeline.cli``): ``sources check`` exits 0 when it found no
 error (warnings are printed but pass), 1 on any error, and with ``--strict`` also
-on warnings; ``snapshot`` exits 2 for a table no connector captures.
+on warnings; ``snapshot`` exits 2 for a table no connector captures, and ``snapshot --incomplete``
+12 when an initial snapshot is still interrupted afterwards.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
 
-from debezium.connector_spec import load_connector_specs
+from debezium.cli_options import ConnectOptions, bootstrap_servers_option, connect_options, kafka_bootstrap
+from debezium.connector_spec import ConnectorSpec, load_connector_specs
 from debezium.preflight_report import format_bytes, parse_size, slot_lines
 from debezium.signals import find_captured_table, trigger_incremental_snapshot
 from debezium.snapshot_notifications import SnapshotNotification, wait_for_snapshot
+from debezium.snapshot_recovery import ensure_initial_snapshots
 from debezium.source_preflight import WAL_WARNING_ENV, PreflightFailed, check_sources
 from pipeline.settings import StackSettings
 from pipeline.stack.endpoints import StackEndpoints
@@ -75,8 +79,22 @@ def check(connectors_dir: Path | None, wal_warning: int, strict: bool, as_json: 
         raise PreflightFailed(f"the source preflight found {what}")
 
 
+def signal_url(spec: ConnectorSpec) -> str:
+    """Where to write ``spec``'s signals: CDCSYNC_<SERVICE>_SIGNAL_DB_URL, else the local stack's admin."""
+    database = spec.config["database.dbname"]
+    return os.environ.get(f"CDCSYNC_{database.upper()}_SIGNAL_DB_URL") or StackEndpoints(
+        StackSettings.from_env()
+    ).admin_url(database)
+
+
 @click.command("snapshot")
-@click.option("--table", "qualified", required=True, metavar="SERVICE.TABLE", help="e.g. course.lectures")
+@click.option("--table", "qualified", default=None, metavar="SERVICE.TABLE", help="e.g. course.lectures")
+@click.option(
+    "--incomplete",
+    is_flag=True,
+    help="Instead of --table: every table whose initial snapshot was interrupted, whole, one after another "
+    "(waits for each; signals through CDCSYNC_<SERVICE>_SIGNAL_DB_URL, else the local stack's admin).",
+)
 @click.option("--where", default=None, metavar="SQL", help="Only rows matching this SQL condition, e.g. 'id < 100'.")
 @click.option(
     "--db-url",
@@ -89,32 +107,36 @@ def check(connectors_dir: Path | None, wal_warning: int, strict: bool, as_json: 
 @connectors_dir_option
 @click.option("--wait", is_flag=True, help="Wait until Debezium reports the snapshot done (reads its notifications).")
 @click.option("--timeout", type=float, default=600.0, help="Seconds --wait waits.")
-@click.option(
-    "--bootstrap-servers",
-    envvar="KAFKA_BOOTSTRAP_SERVERS",
-    show_envvar=True,
-    default=None,
-    help="Kafka, for --wait. Default: the local stack's.",
-)
+@bootstrap_servers_option("for --wait and --incomplete")
+@connect_options
 def snapshot(  # noqa: PLR0917 - click passes every option positionally
-    qualified: str,
+    qualified: str | None,
+    incomplete: bool,
     where: str | None,
     db_url: str | None,
     connectors_dir: Path | None,
     wait: bool,
     timeout: float,
     bootstrap_servers: str | None,
+    connect: ConnectOptions,
 ) -> None:
     """Re-emit a captured table's rows as snapshot ('r') events: a Debezium incremental snapshot.
 
     Inserts an execute-snapshot signal into the service's signal table and prints its id.
     Streaming goes on meanwhile; the sink applies the re-sent rows idempotently.
+    With --incomplete, recovers every interrupted initial snapshot (cdcsync status shows them).
     """
+    if incomplete == (qualified is not None) or (incomplete and (where or db_url)):
+        raise click.UsageError("give --table SERVICE.TABLE [--where SQL] [--db-url URL], or --incomplete alone")
+    settings = StackSettings.from_env()
+    bootstrap = kafka_bootstrap(bootstrap_servers)
+    if qualified is None:
+        _recover_incomplete(connect, load_connector_specs(connectors_dir), bootstrap, timeout)
+        return
     try:
         spec, table = find_captured_table(load_connector_specs(connectors_dir), qualified)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--table") from None
-    settings = StackSettings.from_env()
     url = db_url or StackEndpoints(settings).admin_url(spec.config["database.dbname"])
     try:
         signal_id = trigger_incremental_snapshot(url, spec, table, where)
@@ -127,8 +149,16 @@ def snapshot(  # noqa: PLR0917 - click passes every option positionally
     def progress(notification: SnapshotNotification) -> None:
         click.echo(f"  {notification.type.lower().replace('_', ' ')}", err=True)
 
-    done = wait_for_snapshot(
-        bootstrap_servers or settings.kafka_bootstrap, spec, signal_id, table, timeout=timeout, on_progress=progress
-    )
+    done = wait_for_snapshot(bootstrap, spec, signal_id, table, timeout=timeout, on_progress=progress)
     rows = "" if done.rows_scanned is None else f": {done.rows_scanned} rows re-emitted"
     click.echo(f"snapshot of {spec.config['database.dbname']}.{table} done{rows}", err=True)
+
+
+def _recover_incomplete(
+    connect: ConnectOptions, specs: tuple[ConnectorSpec, ...], bootstrap: str, timeout: float
+) -> None:
+    with connect.client() as client:
+        done = ensure_initial_snapshots(
+            client, bootstrap, specs, signal_url, timeout=timeout, say=lambda line: click.echo(line, err=True)
+        )
+    click.echo(f"re-snapshotted: {', '.join(done)}" if done else "no interrupted initial snapshot")

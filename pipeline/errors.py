@@ -5,9 +5,9 @@ The CLI turns these into a one-line message and an exit code in one place
 
 Exit codes (the one table; the Kafka Connect errors are in ``debezium.connect_errors``):
 
-====  ==========================================================================  =============================
+====  ==========================================================================  ================================
 code  meaning                                                                     raised as
-====  ==========================================================================  =============================
+====  ==========================================================================  ================================
 0     ok
 1     verify found a difference, the source preflight found errors, or an         ``VerifyMismatch``,
       unexpected error (one line; the traceback with ``-v``)                      ``PreflightFailed``
@@ -23,8 +23,10 @@ code  meaning                                                                   
 10    timed out: no answer within --request-timeout, or not in the wanted         ``ConnectTimeout``
       state within --timeout (--wait)
 11    a connector or task FAILED while --wait waited for RUNNING                  ``ConnectorFailed``
+12    an initial snapshot was interrupted and Debezium will not redo it: the      ``InitialSnapshotInterrupted``
+      connector, the tables, the cause and the fix (cdcsync snapshot --incomplete)
 130   interrupted (Ctrl-C) or a confirmation declined
-====  ==========================================================================  =============================
+====  ==========================================================================  ================================
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """``cdcsync up`` and ``down``: the whole pipeline on the local stack, in order.
 
 up: stack parts -> source schemas (and demo data when the sources are empty)
--> connectors, until RUNNING -> the background sink -> wait until verify is clean.
+-> connectors, until RUNNING -> the background sink -> initial snapshots complete (an
+interrupted one is recovered by re-snapshotting the tables it missed) -> wait until verify is clean.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from debezium.connector_spec import load_connector_specs
 from debezium.heartbeat import ensure_heartbeat_table, heartbeat_table
 from debezium.publications import ensure_publication
 from debezium.signals import ensure_signal_table
+from debezium.snapshot_recovery import ensure_initial_snapshots
 from pipeline.errors import CdcsyncError, StackError
 from pipeline.settings import StackSettings
 from pipeline.sources.demo_data import load_demo_data
@@ -124,6 +126,21 @@ def bring_up(settings: StackSettings, step: Step, demo_data: bool = True, catch_
     sink = BackgroundSink(settings.home)
     started_now = sink.start(env=targets.sink_process_env())
     step(f"sink: {'started' if started_now else 'already running'} (log: {sink.log_file})", time.monotonic() - started)
+
+    started = time.monotonic()
+    with ConnectClient(targets.connect_url) as client:
+        done = ensure_initial_snapshots(
+            client,
+            targets.kafka_bootstrap_servers,
+            load_connector_specs(),
+            lambda spec: StackEndpoints(settings).admin_url(spec.config["database.dbname"]),
+            timeout=catch_up_timeout,
+            say=lambda line: step(line, time.monotonic() - started),
+        )
+    step(
+        f"initial snapshots: complete{'; re-snapshotted ' + ', '.join(done) if done else ''}",
+        time.monotonic() - started,
+    )
 
     started = time.monotonic()
     report = verify_until_clean(targets, catch_up_timeout)

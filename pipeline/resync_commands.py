@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
-from debezium.connector_spec import ConnectorSpec
+from debezium.sources_commands import signal_url
 from pipeline.errors import VerifyMismatch
 from pipeline.resync import ResyncRequest, repair_requests, resync, window_lectures
-from pipeline.settings import StackSettings
-from pipeline.stack.endpoints import StackEndpoints
 from pipeline.targets import Targets
 from pipeline.verification.reports import render_report, verify_until_clean_bucketed
 
 DEFAULT_GROUP = "cdcsync-calendar-sink"
-
-
-def signal_url(spec: ConnectorSpec) -> str:
-    """Where to write ``spec``'s signals: CDCSYNC_<SERVICE>_SIGNAL_DB_URL, else the local stack's admin."""
-    database = spec.config["database.dbname"]
-    return os.environ.get(f"CDCSYNC_{database.upper()}_SIGNAL_DB_URL") or StackEndpoints(
-        StackSettings.from_env()
-    ).admin_url(database)
 
 
 def _say(line: str) -> None:

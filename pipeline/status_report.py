@@ -11,6 +11,7 @@ from debezium.commands import format_table, status_rows
 from debezium.connect_client import ConnectClient
 from debezium.connector_spec import load_connector_specs
 from debezium.preflight_report import format_bytes, slot_lines
+from debezium.snapshot_states import snapshot_states
 from debezium.source_preflight import slot_health, wal_warning_threshold
 from pipeline.errors import CdcsyncError
 from pipeline.settings import StackSettings
@@ -34,6 +35,7 @@ def status_lines(settings: StackSettings, targets: Targets, group_id: str) -> li
         lines.append(format_table(("connector", "state", "task", "task state", "worker"), status_rows(states)))
     except CdcsyncError as exc:
         lines.append(f"  unavailable: {exc}")
+    lines.extend(initial_snapshot_section(targets))
     lines.extend(slot_health_section())
     lines.extend(sink_progress_section(targets, group_id))
     return lines
@@ -87,6 +89,18 @@ def sink_progress_section(targets: Targets, group_id: str) -> list[str]:
             per_partition,
         ),
     ]
+
+
+def initial_snapshot_section(targets: Targets) -> list[str]:
+    """Each shipped connector that exists: its initial snapshot complete, running, or interrupted (with the fix)."""
+    try:
+        with ConnectClient(targets.connect_url, attempts=1) as client:
+            existing = client.list_connectors()
+            specs = [spec for spec in load_connector_specs() if spec.name in existing]
+            states = snapshot_states(client, targets.kafka_bootstrap_servers, specs, timeout=10.0)
+    except CdcsyncError as exc:
+        return ["initial snapshots:", f"  unavailable: {next(iter(str(exc).splitlines()), type(exc).__name__)}"]
+    return ["initial snapshots:", *(f"  {state.line()}" for state in states.values())] if states else []
 
 
 def slot_health_section() -> list[str]:

@@ -25,6 +25,7 @@ from pipeline.lifecycle import apply_connectors_and_wait, local_targets, prepare
 from pipeline.targets import Targets
 from pipeline.verification.reports import render_report, verify_until_clean
 from tests.conftest import _TestStack
+from tests.support.isolated_pipeline import IsolatedPipeline
 
 T = TypeVar("T")
 
@@ -123,6 +124,24 @@ class Sources:
         ).format(sql.SQL(where))
         with psycopg.connect(self.targets.calendar_db_url) as conn:
             return conn.execute(query, params).fetchall()
+
+
+@pytest.fixture
+def isolated_pipeline(test_stack: _TestStack, tmp_path: Path) -> Iterator[Callable[..., IsolatedPipeline]]:
+    """A factory of pipelines of their own (databases, connectors, topics, sink): see
+    ``tests.support.isolated_pipeline``. Each is created by ``make(extra_windows=, overrides=)`` and
+    removed after the test."""
+    made: list[IsolatedPipeline] = []
+
+    def make(extra_windows: int = 0, overrides: dict[str, str] | None = None) -> IsolatedPipeline:
+        pipeline = IsolatedPipeline(test_stack.everything(), tmp_path / f"pipeline-{len(made)}")
+        made.append(pipeline)
+        pipeline.create(extra_windows, overrides)
+        return pipeline
+
+    yield make
+    for pipeline in made:
+        pipeline.close()
 
 
 @pytest.fixture

@@ -13,7 +13,12 @@ from click.testing import CliRunner
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from debezium.connector_spec import load_connector_specs
-from debezium.signals import find_captured_table, trigger_incremental_snapshot
+from debezium.signals import (
+    WHOLE_TABLE_SIGNAL_PREFIX,
+    find_captured_table,
+    is_whole_table_signal,
+    trigger_incremental_snapshot,
+)
 from debezium.snapshot_notifications import wait_for_snapshot
 from debezium.sources_commands import snapshot
 from pipeline.stack.endpoints import StackEndpoints
@@ -80,7 +85,8 @@ def test_snapshot_re_emits_every_row_as_read_events(pipeline: Targets) -> None:
     result = CliRunner().invoke(snapshot, ["--table", "course.courses", "--wait", "--timeout", "120"])
     assert result.exit_code == 0, result.output + result.stderr
     signal_id = result.stdout.strip()
-    uuid.UUID(signal_id)
+    assert is_whole_table_signal(signal_id)
+    uuid.UUID(signal_id.removeprefix(WHOLE_TABLE_SIGNAL_PREFIX))
     assert f"snapshot of course.public.courses done: {len(ids)} rows re-emitted" in result.stderr
     assert _snapshot_reads(pipeline, since, len(ids)) == ids
 

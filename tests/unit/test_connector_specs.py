@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from debezium.change_topics import wanted_configs
 from debezium.connector_spec import ConnectorSpec, ConnectorSpecError, load_connector_specs, parse_connector_spec
 from pipeline.settings import LOCAL_STACK_DEFAULT_PASSWORD, StackSettings
 from pipeline.stack.endpoints import DEBEZIUM_ROLE, SERVICE_DATABASES, StackEndpoints
@@ -155,3 +156,14 @@ def test_config_is_read_only() -> None:
     spec = _by_service()["course"]
     with pytest.raises(TypeError):
         spec.config["slot.name"] = "other"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("spec", load_connector_specs(), ids=lambda s: s.name)
+def test_change_and_notification_topics_are_logs_kept_forever(spec: ConnectorSpec) -> None:
+    # Compaction would keep only the last notification per incremental snapshot (keyed by signal id),
+    # losing which tables it scanned; truncate events have no key at all.
+    wanted = dict(wanted_configs(spec))
+    topics = [f"{spec.topic_prefix}.public.x", spec.config["notification.sink.topic.name"]]
+    for topic in topics:
+        (configs,) = [c for pattern, c in wanted.items() if re.fullmatch(pattern, topic)]
+        assert configs == {"cleanup.policy": "delete", "retention.ms": "-1"}
