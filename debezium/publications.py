@@ -16,8 +16,8 @@ import psycopg
 from psycopg import sql
 
 from debezium.connector_spec import ConnectorSpec
-from debezium.heartbeat import heartbeat_table
-from debezium.signals import signal_table
+from debezium.heartbeat import ensure_heartbeat_table, heartbeat_table
+from debezium.signals import ensure_signal_table, signal_table
 
 
 def publication_tables(spec: ConnectorSpec) -> tuple[str, ...]:
@@ -65,3 +65,16 @@ def ensure_publication(owner_url: str, spec: ConnectorSpec) -> bool:
             return False
         conn.execute(set_publication_tables_statement(spec))
         return True
+
+
+def prepare_capture(owner_url: str, spec: ConnectorSpec, connector_role: str) -> bool:
+    """What ``spec``'s connector needs in its database before it starts; True if the publication changed.
+
+    In order, since a publication can only list tables that exist: the signal table,
+    the heartbeat table (when the spec runs the heartbeat action query), then the
+    publication. Idempotent; ``owner_url`` as in ``ensure_publication``.
+    """
+    ensure_signal_table(owner_url, spec, connector_role)
+    if heartbeat_table(spec) is not None:
+        ensure_heartbeat_table(owner_url, connector_role)
+    return ensure_publication(owner_url, spec)

@@ -14,9 +14,7 @@ from debezium.change_topics import align_change_topics
 from debezium.commands import apply_connector
 from debezium.connect_client import ConnectClient, ConnectorNotFound, ConnectorState
 from debezium.connector_spec import load_connector_specs
-from debezium.heartbeat import ensure_heartbeat_table, heartbeat_table
-from debezium.publications import ensure_publication
-from debezium.signals import ensure_signal_table
+from debezium.publications import prepare_capture
 from debezium.snapshot_recovery import ensure_initial_snapshots
 from pipeline.errors import CdcsyncError, StackError
 from pipeline.settings import StackSettings
@@ -79,11 +77,7 @@ def prepare_sources(settings: StackSettings, demo_data: bool) -> tuple[list[str]
     created = [s for s in SERVICE_DATABASES if ensure_source_schemas(s, endpoints.service_url(s))]
     publications = []
     for spec in load_connector_specs():
-        admin_url = endpoints.admin_url(spec.config["database.dbname"])
-        ensure_signal_table(admin_url, spec, DEBEZIUM_ROLE)
-        if heartbeat_table(spec) is not None:
-            ensure_heartbeat_table(admin_url, DEBEZIUM_ROLE)
-        if ensure_publication(admin_url, spec):
+        if prepare_capture(endpoints.admin_url(spec.config["database.dbname"]), spec, DEBEZIUM_ROLE):
             publications.append(spec.publication_name)
     loaded = demo_data and load_demo_data({s: endpoints.service_url(s) for s in SERVICE_DATABASES})
     return created, publications, loaded

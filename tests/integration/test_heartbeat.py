@@ -25,9 +25,8 @@ from psycopg.rows import TupleRow
 
 from debezium.connect_client import ConnectClient, ConnectorNotFound
 from debezium.connector_spec import ConnectorSpec, load_connector_specs
-from debezium.heartbeat import HEARTBEAT_TABLE, ensure_heartbeat_table
-from debezium.publications import ensure_publication
-from debezium.signals import ensure_signal_table
+from debezium.heartbeat import HEARTBEAT_TABLE
+from debezium.publications import prepare_capture
 from debezium.source_preflight import check_sources
 from pipeline.sources.setup import schema_ddl
 from pipeline.stack.endpoints import DEBEZIUM_ROLE, StackEndpoints
@@ -114,9 +113,7 @@ def quiet_pair(pipeline: Targets, test_stack: _TestStack) -> Iterator[QuietPair]
         for database in (pair.idle, pair.busy):
             _create_database(endpoints, database)
         idle_admin = endpoints.admin_url(pair.idle)
-        ensure_signal_table(idle_admin, pair.spec, DEBEZIUM_ROLE)
-        ensure_heartbeat_table(idle_admin, DEBEZIUM_ROLE)
-        ensure_publication(idle_admin, pair.spec)
+        prepare_capture(idle_admin, pair.spec, DEBEZIUM_ROLE)
         yield pair
     finally:
         _remove(client, pipeline, pair)

@@ -19,9 +19,8 @@ from click.testing import CliRunner
 from psycopg import sql
 
 from debezium.connector_spec import ConnectorSpec, load_connector_specs
-from debezium.heartbeat import HEARTBEAT_TABLE, ensure_heartbeat_table
-from debezium.publications import ensure_publication
-from debezium.signals import ensure_signal_table
+from debezium.heartbeat import HEARTBEAT_TABLE
+from debezium.publications import prepare_capture
 from debezium.source_preflight import check_sources
 from debezium.sources_commands import sources
 from pipeline.stack.endpoints import DEBEZIUM_ROLE, SERVICE_DATABASES, SINK_ROLE, StackEndpoints
@@ -73,9 +72,7 @@ def throwaway(pipeline: Targets, fresh_database: str, tmp_path: Path) -> Iterato
         conn.execute(
             sql.SQL("GRANT SELECT ON public.keyed, public.keyless TO {}").format(sql.Identifier(DEBEZIUM_ROLE))
         )
-    ensure_signal_table(fresh_database, spec, DEBEZIUM_ROLE)
-    ensure_heartbeat_table(fresh_database, DEBEZIUM_ROLE)
-    ensure_publication(fresh_database, spec)
+    prepare_capture(fresh_database, spec, DEBEZIUM_ROLE)
     yield Throwaway(fresh_database, spec, tmp_path)
     with psycopg.connect(fresh_database, autocommit=True) as conn:
         conn.execute(

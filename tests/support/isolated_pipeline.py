@@ -27,8 +27,7 @@ from psycopg import sql
 from debezium.connect_client import ConnectClient
 from debezium.connect_errors import ConnectorNotFound
 from debezium.connector_spec import ConnectorSpec, load_connector_specs
-from debezium.publications import ensure_publication
-from debezium.signals import ensure_signal_table
+from debezium.publications import prepare_capture
 from pipeline.settings import SinkSettings, StackSettings
 from pipeline.sources.demo_data import load_demo_data
 from pipeline.sources.setup import ensure_source_schemas
@@ -135,8 +134,7 @@ class IsolatedPipeline:
         self.directory.mkdir(parents=True, exist_ok=True)
         for service in SERVICE_DATABASES:
             spec = self.spec(service)
-            ensure_signal_table(self.admin_url(service), spec, DEBEZIUM_ROLE)
-            ensure_publication(self.admin_url(service), spec)
+            prepare_capture(self.admin_url(service), spec, DEBEZIUM_ROLE)
             config = {**spec.config, **(overrides or {})}
             self.spec_file(service).write_text(json.dumps({"name": spec.name, "config": config}), encoding="utf-8")
 
