@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Message
+from confluent_kafka import KafkaError, Message
 
 from pipeline.settings import SinkSettings
 
 
-def consumer_config(settings: SinkSettings) -> dict[str, Any]:
-    return {
+def consumer_config(settings: SinkSettings, on_error: Callable[[KafkaError], None] | None = None) -> dict[str, Any]:
+    """``on_error`` gets the client's own errors (a broker down, a failed authentication), from ``consume``."""
+    config: dict[str, Any] = {
         "bootstrap.servers": settings.bootstrap_servers,
         "group.id": settings.group_id,
         # Offsets live in the calendar database; Kafka commits are informational.
@@ -25,6 +27,9 @@ def consumer_config(settings: SinkSettings) -> dict[str, Any]:
         "heartbeat.interval.ms": 2_000,
         "client.id": "cdcsync-sink",
     }
+    if on_error is not None:
+        config["error_cb"] = on_error
+    return config
 
 
 def producer_config(settings: SinkSettings) -> dict[str, Any]:
@@ -32,6 +37,8 @@ def producer_config(settings: SinkSettings) -> dict[str, Any]:
         "bootstrap.servers": settings.bootstrap_servers,
         "acks": "all",
         "enable.idempotence": True,
+        # Every letter gets its verdict within one flush (DeadLetterTopic waits 30 s).
+        "message.timeout.ms": 20_000,
         "client.id": "cdcsync-sink-dead-letters",
     }
 
