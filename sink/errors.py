@@ -104,7 +104,7 @@ def database_failure(
     so it is retried, and ``cdcsync status`` shows the server's message.
     """
     first_line = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
-    if isinstance(exc, pg_errors.InvalidAuthorizationSpecification):
+    if isinstance(exc, (pg_errors.InvalidAuthorizationSpecification, pg_errors.InvalidPassword)):
         return CalendarLoginRefused(first_line)
     pgconn = getattr(exc, "pgconn", None)
     refused_login = pgconn is not None and exc.sqlstate is None and (pgconn.needs_password or pgconn.used_password)

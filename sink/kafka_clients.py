@@ -9,6 +9,10 @@ from confluent_kafka import KafkaError, Message
 
 from pipeline.settings import SinkSettings
 
+# librdkafka logs every failed reconnect (several a second while a broker is down). The
+# sink hears of the same errors through error_cb and logs one line per outage instead.
+_QUIET = {"log_level": 2}
+
 
 def consumer_config(settings: SinkSettings, on_error: Callable[[KafkaError], None] | None = None) -> dict[str, Any]:
     """``on_error`` gets the client's own errors (a broker down, a failed authentication), from ``consume``."""
@@ -26,6 +30,7 @@ def consumer_config(settings: SinkSettings, on_error: Callable[[KafkaError], Non
         "session.timeout.ms": 10_000,
         "heartbeat.interval.ms": 2_000,
         "client.id": "cdcsync-sink",
+        **_QUIET,
     }
     if on_error is not None:
         config["error_cb"] = on_error
@@ -40,11 +45,12 @@ def producer_config(settings: SinkSettings) -> dict[str, Any]:
         # Every letter gets its verdict within one flush (DeadLetterTopic waits 30 s).
         "message.timeout.ms": 20_000,
         "client.id": "cdcsync-sink-dead-letters",
+        **_QUIET,
     }
 
 
 def admin_config(settings: SinkSettings) -> dict[str, Any]:
-    return {"bootstrap.servers": settings.bootstrap_servers, "client.id": "cdcsync-sink-admin"}
+    return {"bootstrap.servers": settings.bootstrap_servers, "client.id": "cdcsync-sink-admin", **_QUIET}
 
 
 def message_headers(message: Message) -> tuple[tuple[str, bytes | None], ...]:

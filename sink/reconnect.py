@@ -39,7 +39,7 @@ class RetryPolicy:
     jitter_s: float = 1.0
 
     def wait(self) -> wait_base:
-        return wait_exponential_jitter(initial=self.initial_s, max=self.max_s, jitter=self.jitter_s)
+        return wait_exponential_jitter(multiplier=self.initial_s, max=self.max_s, jitter=self.jitter_s)
 
 
 @dataclass
@@ -82,7 +82,7 @@ class Outages:
         if outage is None:
             return
         logger.info(
-            "%s back after %.1fs (%d failed attempts)", dependency, self._clock() - outage.since, outage.failures
+            "%s back after %.1fs (%d failures meanwhile)", dependency, self._clock() - outage.since, outage.failures
         )
         self._write()
 
