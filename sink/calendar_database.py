@@ -78,6 +78,12 @@ class CalendarDatabase:
         with self._decided():
             return writer.apply(batch)
 
+    def check(self) -> None:
+        """A round trip, so that an idle sink notices a lost connection (and says so) before its next batch."""
+        conn, _ = self._session()
+        with self._decided():
+            conn.execute("SELECT 1")
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()

@@ -25,34 +25,27 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from pipeline.settings import SinkSettings
 from sink.calendar_database import CalendarDatabase
 from sink.calendar_writer import BatchResult
-from sink.change_batch import ChangeBatch
-from sink.change_event import MessageRef
+from sink.consumed_batch import collect_batch
 from sink.dead_letters import DeadLetter, DeadLettersUnacknowledged, DeadLetterTopic
-from sink.decoding import decode_change
 from sink.errors import (
     CalendarDatabaseUnavailable,
     DependencyUnavailable,
-    InvalidMessage,
     KafkaUnavailable,
     SinkCannotContinue,
     SinkConfigInvalid,
     kafka_failure,
 )
-from sink.kafka_clients import admin_config, consumer_config, message_headers, producer_config
+from sink.kafka_clients import admin_config, consumer_config, producer_config
 from sink.offset_store import OffsetStore
 from sink.reconnect import Outages, Reconnector, RetryPolicy
 from sink.source_tables import SOURCE_TABLES, SourceTable
 
 logger = logging.getLogger(__name__)
-
-# Errors a consumer reports while a topic does not exist yet (before the
-# connector's snapshot created it); the subscription picks it up later.
-_TRANSIENT_CONSUMER_ERRORS = frozenset({KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART})
 
 
 def default_routing() -> dict[str, SourceTable]:
@@ -67,50 +60,6 @@ class SinkRunStats:
     dead_letters: int = 0
     calendar_upserts: int = 0
     calendar_deletes: int = 0
-
-
-def _collect(
-    messages: Sequence[Message], routing: Mapping[str, SourceTable]
-) -> tuple[ChangeBatch, list[DeadLetter], list[KafkaError]]:
-    """Decode a consumed batch, and the consumer's errors in it. Pure apart from reading the messages."""
-    batch = ChangeBatch()
-    letters: list[DeadLetter] = []
-    errors: list[KafkaError] = []
-    for message in messages:
-        error = message.error()
-        if error is not None:
-            if error.code() in _TRANSIENT_CONSUMER_ERRORS:
-                logger.debug("consumer: %s", error)
-            else:
-                errors.append(error)
-            continue
-        topic, partition, offset = message.topic(), message.partition(), message.offset()
-        if topic is None or partition is None or offset is None:
-            continue
-        ref = MessageRef(topic, partition, offset)
-        table = routing.get(topic)
-        headers = message_headers(message)
-        try:
-            if table is None:
-                raise InvalidMessage(f"no source table is routed from topic {topic!r}")
-            event = decode_change(table, message.value(), headers)
-        except InvalidMessage as exc:
-            key = message.key()
-            value = message.value()
-            letters.append(
-                DeadLetter(
-                    ref=ref,
-                    key=key if isinstance(key, bytes) else None,
-                    value=value if isinstance(value, bytes) else None,
-                    headers=headers,
-                    error_class=type(exc).__name__,
-                    reason=exc.reason,
-                )
-            )
-            batch.add_dead_letter(ref)
-            continue
-        batch.add(ref, event)
-    return batch, letters, errors
 
 
 class SinkDaemon:
@@ -177,7 +126,8 @@ class SinkDaemon:
 
 CALENDAR = CalendarDatabaseUnavailable.dependency
 KAFKA = KafkaUnavailable.dependency
-_PROBE_EVERY_S = 2.0
+_PROBE_EVERY_S = 2.0  # how often a broker outage is probed for its end
+_IDLE_CHECK_EVERY_S = 5.0  # how often an idle sink checks its calendar connection
 
 
 class _Session:
@@ -202,6 +152,7 @@ class _Session:
         self._client_errors: list[KafkaError] = []
         self._reposition = False
         self._last_probe = 0.0
+        self._last_calendar_contact = time.monotonic()
 
     def start(self) -> Consumer:
         self._reconnect.call(self._calendar.connect, restores=CALENDAR)
@@ -221,17 +172,19 @@ class _Session:
         """Consume and apply one batch; None if there was nothing to apply (or it must be read again)."""
         settings = self._settings
         messages = consumer.consume(settings.batch_max_messages, settings.batch_max_wait_ms / 1000)
-        batch, letters, message_errors = _collect(messages, self._routing)
+        batch, letters, message_errors = collect_batch(messages, self._routing)
         self._note_kafka_errors(consumer, [*self._client_errors, *message_errors], bool(messages))
         self._client_errors.clear()
         if self._reposition:
             self._recover(consumer)  # the messages consumed meanwhile are read again from the stored offsets
             return None
-        if not batch.next_offsets:
-            return None
         try:
+            if not batch.next_offsets:
+                self._check_calendar_when_idle()
+                return None
             self._write_dead_letters(letters)
             result = self._calendar.apply(batch)
+            self._last_calendar_contact = time.monotonic()
         except CalendarDatabaseUnavailable as exc:
             self._outages.lost(exc)
             self._recover(consumer)
@@ -251,6 +204,11 @@ class _Session:
             result.calendar_deletes,
         )
         return result, len(letters)
+
+    def _check_calendar_when_idle(self) -> None:
+        if time.monotonic() - self._last_calendar_contact >= _IDLE_CHECK_EVERY_S:
+            self._last_calendar_contact = time.monotonic()
+            self._calendar.check()
 
     def _on_assign(self, client: Consumer, partitions: list[TopicPartition]) -> None:
         try:

@@ -71,7 +71,9 @@ class Outages:
         outage = self._down.get(error.dependency)
         if outage is not None:
             outage.failures += 1
-            outage.error = text
+            if text != outage.error:  # status shows the latest reason, the log only the first
+                outage.error = text
+                self._write()
             return
         self._down[error.dependency] = _Outage(text, datetime.now(UTC), self._clock())
         logger.warning("%s unavailable, reconnecting with backoff: %s", error.dependency, text)
