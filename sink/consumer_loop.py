@@ -91,16 +91,10 @@ class SinkDaemon:
             self._settings, self._routing, self._offsets, outages, Reconnector(self._policy, outages, stop)
         )
         stats = SinkRunStats()
+        consumer: Consumer | None = None
         try:
             consumer = session.start()
-        except DependencyUnavailable:  # asked to stop while waiting for a dependency
-            outages.stopped()
-            return stats
-        except SinkCannotContinue as exc:
-            outages.stopped(f"{type(exc).__name__}: {exc}")
-            raise
-        outages.running()
-        try:
+            outages.running()
             while not stop.is_set() and (max_batches is None or stats.batches < max_batches):
                 applied = session.step(consumer)
                 if applied is None:
@@ -118,7 +112,8 @@ class SinkDaemon:
             outages.stopped(f"{type(exc).__name__}: {exc}")
             raise
         finally:
-            consumer.close()
+            if consumer is not None:
+                consumer.close()
             session.close()
         outages.stopped()
         return stats

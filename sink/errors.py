@@ -81,12 +81,27 @@ class DeadLetterWriteFailed(SinkCannotContinue):
     fix = "check the dead-letter topic (CDCSYNC_DLQ_TOPIC): it must exist, accept writes, and take messages this large"
 
 
-# psycopg classes that retrying fixes besides OperationalError (connection lost,
-# admin shutdown, crash, cannot connect now, deadlock, serialization failure):
-# a failover can leave the address pointing at a server that is still read-only.
+# Server answers that retrying fixes: the server restarting or shutting down, a session
+# ended by an administrator or a timeout, a connection limit, a deadlock or serialization
+# failure, and a server still read-only after a failover to the same address. Errors with
+# no SQLSTATE at all come from the client: the connection was lost or never made.
 _RETRYABLE_DATABASE_ERRORS: tuple[type[psycopg.Error], ...] = (
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
+    pg_errors.AdminShutdown,
+    pg_errors.CrashShutdown,
+    pg_errors.CannotConnectNow,
+    pg_errors.QueryCanceled,
+    pg_errors.IdleSessionTimeout,
+    pg_errors.IdleInTransactionSessionTimeout,
+    pg_errors.ConnectionException,
+    pg_errors.ConnectionFailure,
+    pg_errors.ConnectionDoesNotExist,
+    pg_errors.SqlclientUnableToEstablishSqlconnection,
+    pg_errors.TooManyConnections,
+    pg_errors.InsufficientResources,
+    pg_errors.OutOfMemory,
+    pg_errors.DiskFull,
+    pg_errors.SerializationFailure,
+    pg_errors.DeadlockDetected,
     pg_errors.ReadOnlySqlTransaction,
 )
 
@@ -110,7 +125,8 @@ def database_failure(
     refused_login = pgconn is not None and exc.sqlstate is None and (pgconn.needs_password or pgconn.used_password)
     if refused_login and first_connect:
         return CalendarLoginRefused(first_line)
-    if isinstance(exc, _RETRYABLE_DATABASE_ERRORS):
+    lost = exc.sqlstate is None and isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+    if lost or isinstance(exc, _RETRYABLE_DATABASE_ERRORS):
         return CalendarDatabaseUnavailable(f"{type(exc).__name__}: {first_line}")
     return None
 

@@ -68,8 +68,15 @@ def test_an_unreachable_server_is_retried_even_at_the_first_connection() -> None
     assert isinstance(database_failure(error, first_connect=True), CalendarDatabaseUnavailable)
 
 
-def test_a_bug_is_not_an_outage() -> None:
-    assert database_failure(pg_errors.UndefinedColumn('column "x" does not exist')) is None
+@pytest.mark.parametrize(
+    "error",
+    [
+        pg_errors.UndefinedColumn('column "x" does not exist'),
+        pg_errors.ProgramLimitExceeded("index row size exceeds maximum"),  # an OperationalError, yet no outage
+    ],
+)
+def test_a_bug_or_a_row_that_cannot_be_written_is_not_an_outage(error: psycopg.Error) -> None:
+    assert database_failure(error) is None
 
 
 @pytest.mark.parametrize(
