@@ -132,6 +132,7 @@ def database_failure(
 
 
 # Errors of a broker that is down, restarting or electing leaders; librdkafka reconnects by itself.
+# (_MAX_POLL_EXCEEDED after a long database outage is no broker outage: the consumer just rejoins.)
 _TRANSIENT_KAFKA_CODES = frozenset(
     {
         KafkaError._TRANSPORT,
@@ -141,7 +142,6 @@ _TRANSIENT_KAFKA_CODES = frozenset(
         KafkaError._TIMED_OUT_QUEUE,
         KafkaError._RESOLVE,
         KafkaError._WAIT_COORD,
-        KafkaError._MAX_POLL_EXCEEDED,
         KafkaError.REQUEST_TIMED_OUT,
         KafkaError.NETWORK_EXCEPTION,
         KafkaError.LEADER_NOT_AVAILABLE,

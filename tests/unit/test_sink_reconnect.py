@@ -100,7 +100,9 @@ def test_what_retrying_cannot_fix_stops_the_sink(error: KafkaError, decision: ty
     assert isinstance(kafka_failure(error), decision)
 
 
-@pytest.mark.parametrize("code", [KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.MSG_SIZE_TOO_LARGE])
+@pytest.mark.parametrize(
+    "code", [KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.MSG_SIZE_TOO_LARGE, KafkaError._MAX_POLL_EXCEEDED]
+)
 def test_other_kafka_errors_are_left_to_the_caller(code: int) -> None:
     assert kafka_failure(KafkaError(code)) is None
 
