@@ -11,7 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, LiteralString, TypeVar
 
@@ -64,9 +64,10 @@ class SinkProcess:
     targets: Targets
     log_file: Path
     process: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)  # on top of the targets' (a group, a state file)
 
     def start(self) -> None:
-        env = self.targets.sink_process_env()
+        env = {**self.targets.sink_process_env(), **self.env}
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
