@@ -15,6 +15,7 @@ caught up, so a difference means lost changes, not lag; no calendar yet is fine)
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def stop_leftovers(settings: StackSettings) -> list[str]:
         stopped.append("sink")
     stopped += [name for name, was_running in LocalStack(settings).down() if was_running]
     for process in _listeners(settings):
-        if not any(str(settings.home) in arg for arg in _cmdline(process)):
+        if not _names_home(process, settings.home):
             ports = ", ".join(map(str, test_ports(settings)))
             raise StackError(
                 "test stack",
@@ -128,19 +129,26 @@ def reset_test_stack(settings: StackSettings, keep: bool) -> bool:
 
 
 def _listeners(settings: StackSettings) -> list[psutil.Process]:
-    ports = set(test_ports(settings))
-    pids = {
-        c.pid
+    """The processes listening on a test port, in stop order: Connect's first, PostgreSQL's last."""
+    order = test_ports(settings)[::-1]
+    by_port = {
+        c.laddr.port: c.pid
         for c in psutil.net_connections(kind="tcp")
-        if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port in ports and c.pid is not None
+        if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port in order and c.pid is not None
     }
-    processes = []
-    for pid in sorted(pids):
+    processes: dict[int, psutil.Process] = {}
+    for pid in (by_port[port] for port in order if port in by_port):
         try:
-            processes.append(psutil.Process(pid))
+            processes.setdefault(pid, psutil.Process(pid))
         except psutil.NoSuchProcess:
             continue
-    return processes
+    return list(processes.values())
+
+
+def _names_home(process: psutil.Process, home: Path) -> bool:
+    """Whether the command line names ``home`` or a path inside it (a config file, a data directory)."""
+    inside = f"{home}{os.sep}"
+    return any(arg == str(home) or inside in arg or arg.endswith(f"={home}") for arg in _cmdline(process))
 
 
 def _cmdline(process: psutil.Process) -> list[str]:
