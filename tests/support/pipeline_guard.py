@@ -18,6 +18,7 @@ from debezium.connect_client import ConnectClient, ConnectorNotFound
 from debezium.connector_spec import load_connector_specs
 from debezium.connector_state import ConnectorState
 from debezium.waiting import failure_line
+from pipeline.settings import StackSettings
 
 ConnectorStates = Mapping[str, ConnectorState | None]  # None: not registered in Kafka Connect
 
@@ -42,8 +43,9 @@ def shipped_connector_problems(states: ConnectorStates) -> list[str]:
     """What makes the shipped connectors in ``states`` unfit to feed the sink, one line each; [] if nothing.
 
     A connector Kafka Connect does not know, and a connector or task that is FAILED (with the first
-    line of its trace and its root cause). This is the one place for such checks: a check that an
-    initial snapshot is complete takes the same states and adds its lines here.
+    line of its trace and its root cause). This is the one place for such checks: a check of the
+    initial snapshots takes the same states and adds a line for each one that was interrupted or
+    lost, while one still running is no problem (the callers wait for the calendar meanwhile).
     """
     problems = [f"{name}: not registered in Kafka Connect" for name, state in states.items() if state is None]
     problems += [failure_line(state) for state in states.values() if state is not None and state.failed]
@@ -57,7 +59,7 @@ def fail_on_problems(states: ConnectorStates, what: str) -> None:
         pytest.fail(
             f"{what}: a shipped connector is broken, so the tests that need the pipeline cannot pass:\n  "
             + "\n  ".join(problems)
-            + "\nThe Connect log is under the test stack's home, in logs/connect.log.",
+            + f"\nConnect's log: {StackSettings.from_env().home / 'logs' / 'connect.log'}",
             pytrace=False,
         )
 
