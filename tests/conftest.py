@@ -22,6 +22,7 @@ from pipeline.settings import StackSettings
 from pipeline.stack.endpoints import StackEndpoints
 from pipeline.stack.local_stack import LocalStack
 from pipeline.stack.postgres import LocalPostgres
+from tests.support.stack_reset import reset_test_stack
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_STACK_ENV = {
@@ -46,15 +47,28 @@ for _key in (
     os.environ.pop(_key, None)
 
 
+def _keep_test_stack() -> bool:
+    return bool(os.environ.get("CDCSYNC_KEEP_TEST_STACK"))
+
+
 class _TestStack:
-    """Starts parts on first use; ``stop`` stops what this session started."""
+    """Starts parts on first use, from a known state; ``stop`` stops what this session started."""
 
     def __init__(self) -> None:
         self.settings = StackSettings.from_env()
+        self._reset = False
         self._postgres = False
         self._everything = False
 
+    def _known_state(self) -> None:
+        """Once, before the first part is used: a reused kept stack counts as started by this session."""
+        if not self._reset:
+            self._reset = True
+            if reset_test_stack(self.settings, keep=_keep_test_stack()):
+                self._postgres = self._everything = True
+
     def postgres(self) -> StackSettings:
+        self._known_state()
         if not self._postgres:
             postgres = LocalPostgres(self.settings)
             postgres.start(timeout=120)
@@ -63,6 +77,7 @@ class _TestStack:
         return self.settings
 
     def everything(self) -> StackSettings:
+        self._known_state()
         if not self._everything:
             LocalStack(self.settings).up(timeout=180)
             self._postgres = self._everything = True
@@ -79,7 +94,7 @@ class _TestStack:
 def test_stack() -> Iterator[_TestStack]:
     stack = _TestStack()
     yield stack
-    if not os.environ.get("CDCSYNC_KEEP_TEST_STACK"):
+    if not _keep_test_stack():
         stack.stop()
 
 

@@ -1,6 +1,12 @@
 """The real pipeline for integration tests: PostgreSQL, Kafka, Connect with Debezium,
 the source schemas with the demo data, the three connectors, and the sink as a
-child process that tests may kill."""
+child process that tests may kill.
+
+The shipped connectors are shared: no test may delete, re-configure, stop, reset or
+restart them. A test that needs to makes its own (``own_connectors``). The guard
+(``tests/support/pipeline_guard.py``) fails within seconds, naming the connector and the
+cause, when a shipped connector is missing or FAILED: once the pipeline starts, in every
+wait for the calendar, and before each test that uses the pipeline."""
 
 from __future__ import annotations
 
@@ -20,12 +26,26 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from psycopg import sql
 
+from debezium.apply import apply_connector
+from debezium.change_topics import align_change_topics
 from debezium.connect_client import ConnectClient
-from pipeline.lifecycle import apply_connectors_and_wait, local_targets, prepare_sources
+from debezium.connector_spec import load_connector_specs
+from pipeline.lifecycle import local_targets, prepare_sources
+from pipeline.stack.processes import ManagedProcess, PidRecord
 from pipeline.targets import Targets
-from pipeline.verification.reports import render_report, verify_until_clean
+from pipeline.verification.bucketed import verify_bucketed
+from pipeline.verification.reports import render_report
+from pipeline.verification.source_reader import CalendarMissing
 from tests.conftest import _TestStack
 from tests.support.isolated_pipeline import IsolatedPipeline
+from tests.support.own_connector import OwnConnectors
+from tests.support.pipeline_guard import (
+    fail_on_problems,
+    fail_on_snapshot_problems,
+    shipped_connector_states,
+    wait_until_running,
+)
+from tests.support.stack_reset import TEST_SINK
 
 T = TypeVar("T")
 
@@ -42,37 +62,86 @@ def until(what: str, probe: Callable[[], T | None], timeout: float = 60.0, every
         time.sleep(every)
 
 
-def assert_calendar_matches_rules(targets: Targets, timeout: float = 90.0) -> None:
-    report = verify_until_clean(targets, timeout, poll_s=0.3)
-    assert report.clean, "\n".join(render_report(report, 10))
+def assert_calendar_matches_rules(
+    targets: Targets, timeout: float = 90.0, sink: SinkProcess | None = None, poll_s: float = 0.3
+) -> None:
+    """Poll until the calendar equals the rules; fail at once when a shipped connector or ``sink`` breaks."""
+    deadline = time.monotonic() + timeout
+    while True:
+        fail_on_problems(shipped_connector_states(targets.connect_url), "waiting for the calendar")
+        if sink is not None and sink.process is not None and sink.process.poll() is not None:
+            pytest.fail(f"the sink exited with code {sink.process.returncode}; its log: {sink.log_file}")
+        try:
+            report = verify_bucketed(targets).report
+        except CalendarMissing:
+            if time.monotonic() >= deadline:
+                raise
+        else:
+            if report.clean:
+                return
+            if time.monotonic() >= deadline:
+                pytest.fail("\n".join(render_report(report, 10)))
+        time.sleep(poll_s)
 
 
 @pytest.fixture(scope="session")
 def pipeline(test_stack: _TestStack) -> Targets:
-    """Stack up, source schemas and demo data present, connectors RUNNING."""
+    """Stack up, source schemas and demo data present, the shipped connectors RUNNING and none FAILED."""
     settings = test_stack.everything()
     prepare_sources(settings, demo_data=True)
     targets = local_targets(settings)
-    apply_connectors_and_wait(targets.connect_url, targets.kafka_bootstrap_servers, timeout=180)
+    specs = load_connector_specs()
+    align_change_topics(targets.kafka_bootstrap_servers, specs)
+    with ConnectClient(targets.connect_url) as client:
+        for spec in specs:
+            apply_connector(client, spec)
+    wait_until_running(targets.connect_url, 180, "starting the pipeline")
+    fail_on_snapshot_problems(targets, "starting the pipeline", wait_s=180)
     return targets
+
+
+@pytest.fixture(autouse=True)
+def _shipped_connectors_fit(request: pytest.FixtureRequest) -> None:
+    """Before each test that uses the pipeline: the shipped connectors run, none FAILED (an earlier test may
+    have broken one)."""
+    if "pipeline" in request.fixturenames:
+        targets: Targets = request.getfixturevalue("pipeline")
+        wait_until_running(targets.connect_url, 60, f"before {request.node.name}")
+
+
+@pytest.fixture
+def own_connectors(pipeline: Targets, test_stack: _TestStack, tmp_path: Path) -> Iterator[OwnConnectors]:
+    """``own_connectors.make("course")``: a connector of the test's own on its own database, removed afterwards."""
+    made = OwnConnectors(test_stack.settings, pipeline, tmp_path)
+    try:
+        yield made
+    finally:
+        made.remove_all()
 
 
 @dataclass
 class SinkProcess:
-    """``cdcsync sink run`` as a child process, with its log in the test stack's home."""
+    """``cdcsync sink run`` as a child process, with its log and pid file in the test stack's home."""
 
     targets: Targets
-    log_file: Path
+    home: Path
     process: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)  # on top of the targets' (a group, a state file)
 
+    @property
+    def log_file(self) -> Path:
+        return ManagedProcess(TEST_SINK, self.home).log_file
+
     def start(self) -> None:
+        """Start it, with a pid file, so that a session killed before stopping it is cleaned up by the next."""
         env = {**self.targets.sink_process_env(), **self.env}
+        argv = [sys.executable, "-m", "pipeline", "sink", "run"]
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "pipeline", "sink", "run"], env=env, stdout=log, stderr=subprocess.STDOUT
-            )
+            self.process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        pid_file = ManagedProcess(TEST_SINK, self.home).pid_file
+        pid_file.parent.mkdir(parents=True, exist_ok=True)
+        pid_file.write_text(PidRecord(self.process.pid, tuple(argv)).dumps(), encoding="utf-8")
 
     def kill(self) -> None:
         """SIGKILL: no chance to finish a batch or leave the group."""
@@ -91,9 +160,10 @@ class SinkProcess:
 
 @pytest.fixture(scope="session")
 def sink(pipeline: Targets, test_stack: _TestStack) -> Iterator[SinkProcess]:
-    process = SinkProcess(pipeline, test_stack.settings.home / "logs" / "test-sink.log")
+    process = SinkProcess(pipeline, test_stack.settings.home)
     process.start()
-    assert_calendar_matches_rules(pipeline, timeout=300)
+    # The initial snapshots may still run: wait, but fail at once when a connector fails or the sink exits.
+    assert_calendar_matches_rules(pipeline, timeout=300, sink=process)
     yield process
     if process.process is not None and process.process.poll() is None:
         assert process.stop() == 0, "the sink did not exit cleanly on SIGTERM"

@@ -1,72 +1,51 @@
 """`cdcsync connectors apply` against the test stack's Kafka Connect.
 
-The test deletes and re-creates the shipped connectors: Connect keeps their
-offsets and PostgreSQL their slots, so they resume where they were instead of
-snapshotting again.
+Creating connectors is done with copies of the three shipped definitions, each on a database of its
+own: deleting and re-creating the shipped connectors would break the sink that other tests rely on
+(and, during a first snapshot, lose a table's rows). The shipped connectors are only read.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner
 
-from debezium.connect_client import ConnectClient, ConnectorNotFound
+from debezium.connect_client import ConnectClient
 from debezium.connector_spec import ConnectorSpec, load_connector_specs
 from pipeline.cli import cli
-from pipeline.errors import ConnectError
 from pipeline.settings import StackSettings
+from pipeline.stack.endpoints import SERVICE_DATABASES
 from pipeline.targets import Targets
 from tests.integration.conftest import until
+from tests.support.own_connector import OwnConnectors
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def connect_url(pipeline: Targets) -> str:
-    """The test stack's Connect, with the source schemas and the connectors in place (tests/integration/conftest.py)."""
-    return pipeline.connect_url
-
-
-@pytest.fixture(scope="module")
-def client(connect_url: str) -> Iterator[ConnectClient]:
-    with ConnectClient(connect_url) as connect:
-        try:
-            connect.plugins()
-        except ConnectError as exc:
-            pytest.fail(f"no Kafka Connect at {connect_url} ({exc})")
+@pytest.fixture
+def client(pipeline: Targets) -> Iterator[ConnectClient]:
+    with ConnectClient(pipeline.connect_url) as connect:
         yield connect
 
 
-@pytest.fixture(scope="module")
-def specs() -> tuple[ConnectorSpec, ...]:
-    return load_connector_specs()
-
-
-def _apply(connect_url: str) -> dict[str, str]:
-    result = CliRunner().invoke(cli, ["connectors", "apply", "--connect-url", connect_url])
+def _apply(connect_url: str, *args: str) -> dict[str, str]:
+    result = CliRunner().invoke(cli, ["connectors", "apply", "--connect-url", connect_url, *args])
     assert result.exit_code == 0, result.output
     return dict(line.split(": ", 1) for line in result.stdout.splitlines())  # the preflight reports on stderr
 
 
-def _absent(client: ConnectClient, names: set[str]) -> bool | None:
-    return True if not names & set(client.list_connectors()) else None
-
-
 def test_apply_creates_then_is_unchanged_and_connectors_run(
-    client: ConnectClient, connect_url: str, specs: tuple[ConnectorSpec, ...]
+    client: ConnectClient, pipeline: Targets, own_connectors: OwnConnectors
 ) -> None:
-    names = {spec.name for spec in specs}
-    for name in names & set(client.list_connectors()):
-        with contextlib.suppress(ConnectorNotFound):  # deleted meanwhile
-            client.delete_connector(name)
-    until("the old connectors to be removed", lambda: _absent(client, names))
+    own = [own_connectors.make(service) for service in SERVICE_DATABASES]
+    names = {connector.name for connector in own}
+    files = [arg for connector in own for arg in ("-f", str(connector.file))]
 
-    assert _apply(connect_url) == dict.fromkeys(names, "created")
-    assert _apply(connect_url) == dict.fromkeys(names, "unchanged")
+    assert _apply(pipeline.connect_url, *files) == dict.fromkeys(names, "created")
+    assert _apply(pipeline.connect_url, *files) == dict.fromkeys(names, "unchanged")
 
     def all_running() -> bool | None:
         states = client.list_connectors()
@@ -75,19 +54,23 @@ def test_apply_creates_then_is_unchanged_and_connectors_run(
             pytest.fail(f"a connector task failed: {failed[0]}")
         return True if all(n in states and states[n].running for n in names) else None
 
-    until("every connector and task to be RUNNING", all_running)
+    until("every connector and task to be RUNNING", all_running, timeout=120)
 
-    status = CliRunner().invoke(cli, ["connectors", "status", "--connect-url", connect_url])
+    status = CliRunner().invoke(cli, ["connectors", "status", "--connect-url", pipeline.connect_url])
     assert status.exit_code == 0, status.output
     rows = [line.split() for line in status.stdout.splitlines()[1:]]
     assert {row[0] for row in rows} >= names
     assert all(row[1] == "RUNNING" and row[3] == "RUNNING" for row in rows if row[0] in names), status.output
 
 
-def test_running_config_shows_placeholders_not_secrets(
-    client: ConnectClient, connect_url: str, specs: tuple[ConnectorSpec, ...]
+def test_the_shipped_connectors_run_as_shipped_with_placeholders_not_secrets(
+    client: ConnectClient, pipeline: Targets
 ) -> None:
-    _apply(connect_url)
+    specs: tuple[ConnectorSpec, ...] = load_connector_specs()
+    # A dry run only: applying would update a shipped connector whose running config differed.
+    planned = CliRunner().invoke(cli, ["connectors", "apply", "--connect-url", pipeline.connect_url, "--dry-run"])
+    assert planned.exit_code == 0, planned.output
+    assert sorted(planned.stdout.splitlines()) == sorted(f"{s.name}: would be unchanged" for s in specs), planned.stdout
     password = StackSettings.from_env().password
     for spec in specs:
         running = client.get_connector_config(spec.name)

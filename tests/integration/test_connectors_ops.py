@@ -1,72 +1,30 @@
 """`cdcsync connectors` operations against the real Kafka Connect and Debezium of the test stack.
 
-Destructive scenarios use throwaway connectors: copies of course.json capturing
-``public.courses`` under their own name, slot, publication and topic prefix.
-Each is deleted afterwards with its slot, publication and topics; the shipped
-connectors are never touched, so they stay RUNNING for the tests that follow.
+Every scenario uses connectors of its own (``own_connectors``): copies of course.json on a
+database of their own, under their own name, slot, publication and topic prefix, removed
+afterwards with all they left behind. The shipped connectors are never touched, so they
+stay RUNNING for the tests that follow.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
-from psycopg import sql
 
 from debezium.connect_client import ConnectClient, ConnectorNotFound
-from debezium.connector_spec import ConnectorSpec, load_connector_specs, parse_connector_spec
 from debezium.output import MASK
-from debezium.publications import ensure_publication
 from pipeline.settings import StackSettings
-from pipeline.stack.endpoints import StackEndpoints
 from pipeline.targets import Targets
-from tests.conftest import _TestStack
 from tests.integration.conftest import topic_values, until
 from tests.support.cli_runs import Run, run_cdcsync
+from tests.support.own_connector import OwnConnector, OwnConnectors
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass
-class Throwaway:
-    spec: ConnectorSpec
-    file: Path
-    admin_url: str  # the course database, as the admin
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def topic(self) -> str:
-        return f"{self.spec.topic_prefix}.public.courses"
-
-    def create_publication(self) -> None:
-        ensure_publication(self.admin_url, self.spec)
-
-    def slot(self) -> tuple[bool, str] | None:
-        """(active, confirmed_flush_lsn) of its slot, None when there is none."""
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            row = conn.execute(
-                "SELECT active, confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
-                (self.spec.slot_name,),
-            ).fetchone()
-        return None if row is None else (bool(row[0]), str(row[1]))
-
-    def released_slot(self) -> tuple[bool, str] | None:
-        """The slot once no walsender holds it, else None."""
-        slot = self.slot()
-        return slot if slot is not None and not slot[0] else None
 
 
 @pytest.fixture
@@ -80,62 +38,6 @@ def ops(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, pip
 def client(pipeline: Targets) -> Iterator[ConnectClient]:
     with ConnectClient(pipeline.connect_url) as connect:
         yield connect
-
-
-@pytest.fixture
-def throwaway(
-    pipeline: Targets, test_stack: _TestStack, client: ConnectClient, tmp_path: Path
-) -> Iterator[Callable[..., Throwaway]]:
-    """Makes throwaway connector definitions (``**config`` overrides keys); removes every trace afterwards."""
-    made: list[Throwaway] = []
-    admin_url = StackEndpoints(test_stack.settings).admin_url("course")
-    course = next(s for s in load_connector_specs() if s.config["database.dbname"] == "course")
-
-    def make(**config: str) -> Throwaway:
-        suffix = uuid.uuid4().hex[:8]
-        document = {
-            "name": f"cdcsync-ops-{suffix}",
-            "config": {
-                **{k: v for k, v in course.config.items() if not k.startswith("signal.")},
-                "slot.name": f"cdcsync_ops_{suffix}",
-                "publication.name": f"cdcsync_ops_{suffix}",
-                "topic.prefix": f"ops_{suffix}",
-                "table.include.list": "public.courses",
-                **config,
-            },
-        }
-        file = tmp_path / f"ops-{suffix}.json"
-        file.write_text(json.dumps(document, indent=2), encoding="utf-8")
-        spec = parse_connector_spec(file.read_text(encoding="utf-8"), str(file))
-        made.append(Throwaway(spec, file, admin_url))
-        return made[-1]
-
-    yield make
-    for connector in made:
-        _remove(client, pipeline, connector)
-
-
-def _remove(client: ConnectClient, targets: Targets, connector: Throwaway) -> None:
-    with contextlib.suppress(ConnectorNotFound):
-        client.delete_connector(connector.name)
-
-    def slot_dropped() -> bool | None:
-        with psycopg.connect(connector.admin_url, autocommit=True) as conn:
-            conn.execute(
-                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s"
-                " AND NOT active",
-                (connector.spec.slot_name,),
-            )
-        return True if connector.slot() is None else None
-
-    until(f"slot {connector.spec.slot_name} to be released and dropped", slot_dropped, timeout=60)
-    with psycopg.connect(connector.admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(connector.spec.publication_name)))
-    admin = AdminClient({"bootstrap.servers": targets.kafka_bootstrap_servers})
-    prefix = connector.spec.topic_prefix
-    topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(f"{prefix}.") or t.endswith(f".{prefix}")]
-    for future in admin.delete_topics(topics, operation_timeout=30).values() if topics else ():
-        future.result()
 
 
 def _failed(client: ConnectClient, name: str) -> bool | None:
@@ -153,38 +55,39 @@ def _events(targets: Targets, topic: str) -> list[dict[str, Any]]:
         return []
 
 
-def _count_courses(targets: Targets) -> int:
-    with psycopg.connect(targets.course_db_url) as conn:
-        row = conn.execute("SELECT count(*) FROM courses").fetchone()
-    assert row is not None
-    return int(row[0])
+def _seed_courses(connector: OwnConnector, count: int = 5) -> int:
+    """``count`` courses in the connector's database, for its snapshot to read; returns ``count``."""
+    connector.execute(
+        *(("INSERT INTO courses (id, title) VALUES (%s, %s)", (i, f"course {i}")) for i in range(1, count + 1))
+    )
+    return count
 
 
-def _snapshot_reads(targets: Targets, connector: Throwaway, expected: int) -> int | None:
-    reads = [event["op"] for event in _events(targets, connector.topic)].count("r")
+def _snapshot_reads(targets: Targets, connector: OwnConnector, expected: int) -> int | None:
+    reads = [event["op"] for event in _events(targets, connector.topic("courses"))].count("r")
     return reads if reads >= expected else None
 
 
 def test_dry_run_rejects_bad_values_per_field_and_creates_nothing(
-    ops: Callable[..., Run], throwaway: Callable[..., Throwaway], client: ConnectClient
+    ops: Callable[..., Run], own_connectors: OwnConnectors, client: ConnectClient
 ) -> None:
-    bad = throwaway(**{"snapshot.mode": "bogus", "heartbeat.interval.ms": "often"})
+    bad = own_connectors.make(config={"snapshot.mode": "bogus", "heartbeat.interval.ms": "often"})
     run = ops("apply", "-f", str(bad.file), "--dry-run", "--skip-preflight")
     assert run.code == 9, run
     assert f"{bad.name}: invalid" in run.stdout
     assert "  snapshot.mode: The 'snapshot.mode' value is invalid" in run.stdout
     assert "  heartbeat.interval.ms: " in run.stdout
     assert "nothing was applied" in run.stderr
-    good = throwaway()
+    good = own_connectors.make()
     run = ops("apply", "-f", str(good.file), "--dry-run", "--skip-preflight")
     assert (run.code, run.stdout.strip()) == (0, f"{good.name}: would be created"), run
     assert not {bad.name, good.name} & set(client.list_connectors())
 
 
 def test_failed_connector_is_restarted_once_its_cause_is_fixed(
-    ops: Callable[..., Run], throwaway: Callable[..., Throwaway], client: ConnectClient
+    ops: Callable[..., Run], own_connectors: OwnConnectors, client: ConnectClient
 ) -> None:
-    connector = throwaway()  # its publication is missing, and its role may not create it
+    connector = own_connectors.make(publication=False)  # missing, and its role may not create it
     refused = ops("apply", "-f", str(connector.file))
     assert refused.code == 1, refused
     assert f"publication {connector.spec.publication_name}" in refused.stderr
@@ -206,11 +109,10 @@ def test_failed_connector_is_restarted_once_its_cause_is_fixed(
 
 
 def test_delete_and_recreate_resumes_from_the_stored_position_without_a_new_snapshot(
-    ops: Callable[..., Run], throwaway: Callable[..., Throwaway], pipeline: Targets, client: ConnectClient
+    ops: Callable[..., Run], own_connectors: OwnConnectors, pipeline: Targets, client: ConnectClient
 ) -> None:
-    connector = throwaway()
-    connector.create_publication()
-    courses = _count_courses(pipeline)
+    connector = own_connectors.make()
+    courses = _seed_courses(connector)
     created = ops("apply", "-f", str(connector.file), "--wait", "--timeout", "120")
     assert created.code == 0, created
     until("the snapshot", lambda: _snapshot_reads(pipeline, connector, courses), timeout=90)
@@ -219,32 +121,27 @@ def test_delete_and_recreate_resumes_from_the_stored_position_without_a_new_snap
     assert ops("delete", connector.name).code == 0
     until("the connector to be gone", lambda: None if connector.name in client.list_connectors() else True)
     until("its slot to be released", connector.released_slot)
-    course_id = 950_000_000 + int(time.time()) % 1_000_000
-    with psycopg.connect(pipeline.course_db_url) as conn:  # committed while no connector reads the slot
-        conn.execute("INSERT INTO courses (id, title) VALUES (%s, %s)", (course_id, "written while deleted"))
-    try:
-        again = ops("apply", "-f", str(connector.file), "--wait", "--timeout", "120")
-        assert again.stdout.startswith(f"{connector.name}: created\n"), again
+    course_id = 1000
+    # Committed while no connector reads the slot.
+    connector.execute(("INSERT INTO courses (id, title) VALUES (%s, %s)", (course_id, "written while deleted")))
+    again = ops("apply", "-f", str(connector.file), "--wait", "--timeout", "120")
+    assert again.stdout.startswith(f"{connector.name}: created\n"), again
 
-        def insert_seen() -> list[dict[str, Any]] | None:
-            events = _events(pipeline, connector.topic)
-            return events if any((e.get("after") or {}).get("id") == course_id for e in events) else None
+    def insert_seen() -> list[dict[str, Any]] | None:
+        events = _events(pipeline, connector.topic("courses"))
+        return events if any((e.get("after") or {}).get("id") == course_id for e in events) else None
 
-        events = until("the change written while it was deleted", insert_seen, timeout=90)
-        ops_seen = [e["op"] for e in events]
-        assert ops_seen.count("r") == courses, "a re-created connector must not snapshot again"
-        assert [e["op"] for e in events if (e.get("after") or {}).get("id") == course_id] == ["c"]
-    finally:
-        with psycopg.connect(pipeline.course_db_url) as conn:
-            conn.execute("DELETE FROM courses WHERE id = %s", (course_id,))
+    events = until("the change written while it was deleted", insert_seen, timeout=90)
+    ops_seen = [e["op"] for e in events]
+    assert ops_seen.count("r") == courses, "a re-created connector must not snapshot again"
+    assert [e["op"] for e in events if (e.get("after") or {}).get("id") == course_id] == ["c"]
 
 
 def test_stop_offsets_reset_and_resume_takes_a_new_snapshot_and_keeps_the_slot(
-    ops: Callable[..., Run], throwaway: Callable[..., Throwaway], pipeline: Targets
+    ops: Callable[..., Run], own_connectors: OwnConnectors, pipeline: Targets
 ) -> None:
-    connector = throwaway()
-    connector.create_publication()
-    courses = _count_courses(pipeline)
+    connector = own_connectors.make()
+    courses = _seed_courses(connector)
     assert ops("apply", "-f", str(connector.file), "--wait", "--timeout", "120").code == 0
     until("the snapshot", lambda: _snapshot_reads(pipeline, connector, courses), timeout=90)
 
@@ -273,10 +170,10 @@ def test_stop_offsets_reset_and_resume_takes_a_new_snapshot_and_keeps_the_slot(
 
 
 def test_describe_and_get_mask_literal_secrets_and_show_placeholders(
-    ops: Callable[..., Run], throwaway: Callable[..., Throwaway], pipeline: Targets, client: ConnectClient
+    ops: Callable[..., Run], own_connectors: OwnConnectors, client: ConnectClient
 ) -> None:
-    connector = throwaway()
-    connector.create_publication()
+    connector = own_connectors.make()
+    _seed_courses(connector)  # its snapshot writes to its courses topic
     literal = f"literal-secret-{uuid.uuid4().hex}"
     # A definition file may not hold a literal secret, so this one goes straight to Connect.
     client.put_connector_config(connector.name, {**connector.spec.config, "database.sslpassword": literal})
@@ -292,7 +189,8 @@ def test_describe_and_get_mask_literal_secrets_and_show_placeholders(
     assert config["database.sslpassword"] == MASK
     assert config["database.password"] == "${env:CDCSYNC_DEBEZIUM_PASSWORD}"
     assert ["database.sslpassword", MASK] in [line.split() for line in described.stdout.splitlines()]
-    until("its topic", lambda: True if connector.topic in client.connector_topics(connector.name) else None, 90)
+    topic = connector.topic("courses")
+    until("its topic", lambda: True if topic in client.connector_topics(connector.name) else None, 90)
     described = ops("describe", connector.name)
-    assert f"  {connector.topic}" in described.stdout
+    assert f"  {topic}" in described.stdout
     assert "Worker:  127.0.0.1:" in described.stdout

@@ -74,7 +74,7 @@ def own_sink(pipeline: Targets, fresh_database: str, tmp_path: Path) -> Iterator
     targets = dataclasses.replace(pipeline, calendar_db_url=fresh_database, sink_db_url=fresh_database)
     state_file = tmp_path / "sink-state.json"
     env = {"CDCSYNC_SINK_GROUP": group, "CDCSYNC_DLQ_TOPIC": dead_letters, STATE_FILE_ENV: str(state_file)}
-    process = SinkProcess(targets, tmp_path / "sink.log", env=env)
+    process = SinkProcess(targets, tmp_path, env=env)
     process.start()
     try:
         yield OwnSink(process, str(conninfo_to_dict(fresh_database)["dbname"]), group, state_file)
