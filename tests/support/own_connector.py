@@ -25,7 +25,7 @@ from psycopg import sql
 
 from debezium.connect_client import ConnectClient, ConnectorNotFound
 from debezium.connector_spec import ConnectorSpec, load_connector_specs, parse_connector_spec
-from debezium.publications import ensure_publication
+from debezium.publications import prepare_capture
 from debezium.signals import ensure_signal_table
 from pipeline.settings import StackSettings
 from pipeline.sources.setup import schema_ddl
@@ -58,7 +58,8 @@ class OwnConnector:
         return f"{self.spec.topic_prefix}.public.{table}"
 
     def create_publication(self) -> None:
-        ensure_publication(self.db_url, self.spec)
+        """The publication, with the signal and heartbeat tables it lists."""
+        prepare_capture(self.db_url, self.spec, DEBEZIUM_ROLE)
 
     def execute(self, *statements: tuple[LiteralString, tuple[object, ...]]) -> None:
         """Run the statements in one committed transaction of its database."""
@@ -137,9 +138,10 @@ class OwnConnectors:
             conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(connector.database), role))
             conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(role))
             conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(role))
-        ensure_signal_table(connector.db_url, connector.spec, DEBEZIUM_ROLE)
         if publication:
             connector.create_publication()
+        else:
+            ensure_signal_table(connector.db_url, connector.spec, DEBEZIUM_ROLE)
 
 
 def _remove(client: ConnectClient, targets: Targets, endpoints: StackEndpoints, connector: OwnConnector) -> None:
