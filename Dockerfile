@@ -6,6 +6,7 @@
 FROM python:3.11.13-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml ./
+COPY cdcsync ./cdcsync
 COPY pipeline ./pipeline
 COPY debezium ./debezium
 COPY sink ./sink

@@ -5,7 +5,7 @@
 - ``commands``: ``cdcsync connectors apply|status``.
 """
 
-from debezium.connect_client import (
+from cdcsync.debezium.connect_client import (
     ConnectClient,
     ConnectorNotFound,
     ConnectorPlugin,
@@ -16,7 +16,7 @@ from debezium.connect_client import (
     RebalanceInProgress,
     TaskState,
 )
-from debezium.connector_spec import ConnectorSpec, ConnectorSpecError, load_connector_specs
+from cdcsync.debezium.connector_spec import ConnectorSpec, ConnectorSpecError, load_connector_specs
 
 __all__ = [
     "ConnectClient",

@@ -12,10 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from debezium.connect_client import ConnectClient
-from debezium.connect_errors import ConnectorNotFound
-from debezium.connector_spec import ConnectorSpec, check_distinct, load_connector_specs, parse_connector_spec
-from pipeline.errors import ConfigError
+from cdcsync.debezium.connect_client import ConnectClient
+from cdcsync.debezium.connect_errors import ConnectorNotFound
+from cdcsync.debezium.connector_spec import ConnectorSpec, check_distinct, load_connector_specs, parse_connector_spec
+from cdcsync.pipeline.errors import ConfigError
 
 
 class ApplyOutcome(enum.Enum):

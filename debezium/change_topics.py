@@ -23,7 +23,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # public name
     ResourceType,
 )
 
-from debezium.connector_spec import ConnectorSpec
+from cdcsync.debezium.connector_spec import ConnectorSpec
 
 _SETTINGS = ("cleanup.policy", "retention.ms")
 

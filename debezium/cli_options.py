@@ -18,10 +18,10 @@ from typing import Any
 import click
 import urllib3
 
-from debezium.connect_client import ConnectClient
-from debezium.contexts import ConnectOverrides, ConnectTarget, ContextsFile, contexts_path, resolve_target
-from debezium.output import FORMATS
-from pipeline.settings import StackSettings
+from cdcsync.debezium.connect_client import ConnectClient
+from cdcsync.debezium.contexts import ConnectOverrides, ConnectTarget, ContextsFile, contexts_path, resolve_target
+from cdcsync.debezium.output import FORMATS
+from cdcsync.pipeline.settings import StackSettings
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
 

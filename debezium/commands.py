@@ -14,8 +14,8 @@ from pathlib import Path
 
 import click
 
-from debezium.apply import ApplyOutcome, apply_connector, load_specs, planned_outcome, validate_specs
-from debezium.cli_options import (
+from cdcsync.debezium.apply import ApplyOutcome, apply_connector, load_specs, planned_outcome, validate_specs
+from cdcsync.debezium.cli_options import (
     ConnectOptions,
     bootstrap_servers_option,
     connect_options,
@@ -23,11 +23,11 @@ from debezium.cli_options import (
     output_option,
     wait_options,
 )
-from debezium.connect_errors import ConnectorConfigInvalid, ConnectorNotFound
-from debezium.connector_spec import ConnectorSpec
-from debezium.context_commands import context
-from debezium.lifecycle_commands import delete, offsets, pause, restart, resume, stop
-from debezium.output import (
+from cdcsync.debezium.connect_errors import ConnectorConfigInvalid, ConnectorNotFound
+from cdcsync.debezium.connector_spec import ConnectorSpec
+from cdcsync.debezium.context_commands import context
+from cdcsync.debezium.lifecycle_commands import delete, offsets, pause, restart, resume, stop
+from cdcsync.debezium.output import (
     GET_HEADER,
     connector_document,
     describe_lines,
@@ -37,9 +37,9 @@ from debezium.output import (
     status_rows,
     trace_summary,
 )
-from debezium.snapshot_states import InitialSnapshotInterrupted, wait_for_snapshots
-from debezium.source_preflight import PreflightFailed, check_sources
-from debezium.waiting import wait_for_state
+from cdcsync.debezium.snapshot_states import InitialSnapshotInterrupted, wait_for_snapshots
+from cdcsync.debezium.source_preflight import PreflightFailed, check_sources
+from cdcsync.debezium.waiting import wait_for_state
 
 # Re-exported for pipeline.lifecycle and pipeline.status_report.
 __all__ = ["ApplyOutcome", "apply_connector", "connectors", "format_table", "planned_outcome", "status_rows"]

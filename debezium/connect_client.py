@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import requests
 
-from debezium.connect_errors import (
+from cdcsync.debezium.connect_errors import (
     ConnectorNotFound,
     ConnectRequestFailed,
     ConnectTimeout,
@@ -33,8 +33,8 @@ from debezium.connect_errors import (
     error_for_response,
     is_retryable,
 )
-from debezium.connector_state import ConnectorInfo, ConnectorState, TaskState
-from pipeline.errors import ConnectError
+from cdcsync.debezium.connector_state import ConnectorInfo, ConnectorState, TaskState
+from cdcsync.pipeline.errors import ConnectError
 
 __all__ = [
     "BasicAuth",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
-from pipeline.errors import ConnectError
+from cdcsync.pipeline.errors import ConnectError
 
 LOCAL_STACK = "the local stack"  # the origin of a URL nobody gave
 

@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 
-from pipeline.errors import ConfigError
+from cdcsync.pipeline.errors import ConfigError
 
 POSTGRES_CONNECTOR_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
 REQUIRED_KEYS = (
@@ -175,7 +175,7 @@ def load_connector_specs(directory: Path | None = None) -> tuple[ConnectorSpec, 
         files = [(str(path), path.read_text(encoding="utf-8")) for path in sorted(directory.glob("*.json"))]
         where = str(directory)
     else:
-        root = resources.files("debezium").joinpath("connectors")
+        root = resources.files("cdcsync.debezium").joinpath("connectors")
         entries = sorted((e for e in root.iterdir() if e.name.endswith(".json")), key=lambda e: e.name)
         files = [(f"debezium/connectors/{e.name}", e.read_text(encoding="utf-8")) for e in entries]
         where = "debezium/connectors"

@@ -32,9 +32,9 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-from debezium.connect_client import BasicAuth, TlsOptions
-from debezium.connect_errors import LOCAL_STACK
-from pipeline.errors import ConfigError
+from cdcsync.debezium.connect_client import BasicAuth, TlsOptions
+from cdcsync.debezium.connect_errors import LOCAL_STACK
+from cdcsync.pipeline.errors import ConfigError
 
 DEFAULT_PASSWORD_ENV = "CONNECT_PASSWORD"  # noqa: S105 - the name of a variable, not a password
 _CONTEXT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")

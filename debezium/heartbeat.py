@@ -25,8 +25,8 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from debezium.connector_spec import ConnectorSpec, ConnectorSpecError
-from debezium.signals import SIGNAL_SCHEMA
+from cdcsync.debezium.connector_spec import ConnectorSpec, ConnectorSpecError
+from cdcsync.debezium.signals import SIGNAL_SCHEMA
 
 HEARTBEAT_TABLE = f"{SIGNAL_SCHEMA}.debezium_heartbeat"
 HEARTBEAT_QUERY_KEY = "heartbeat.action.query"

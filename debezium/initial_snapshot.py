@@ -35,9 +35,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from debezium.connector_spec import ConnectorSpec
-from debezium.signals import is_whole_table_signal
-from debezium.snapshot_notifications import (
+from cdcsync.debezium.connector_spec import ConnectorSpec
+from cdcsync.debezium.signals import is_whole_table_signal
+from cdcsync.debezium.snapshot_notifications import (
     INCREMENTAL_SNAPSHOT,
     INITIAL_SNAPSHOT,
     NOTIFICATION_TOPIC_KEY,

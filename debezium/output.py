@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from debezium.connector_state import ConnectorInfo, ConnectorState
+from cdcsync.debezium.connector_state import ConnectorInfo, ConnectorState
 
 MASK = "******"
 FORMATS = ("table", "json", "yaml")

@@ -10,8 +10,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from debezium.heartbeat import HEARTBEAT_PRIVILEGES, create_heartbeat_table_statement, grant_heartbeat_statement
-from debezium.preflight_report import Problem, SlotHealth, format_bytes
+from cdcsync.debezium.heartbeat import HEARTBEAT_PRIVILEGES, create_heartbeat_table_statement, grant_heartbeat_statement
+from cdcsync.debezium.preflight_report import Problem, SlotHealth, format_bytes
 
 # What a table is to the connector: a captured service table, its signal table, its heartbeat table.
 TableKind = Literal["captured", "signal", "heartbeat"]

@@ -15,9 +15,9 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from debezium.connector_spec import ConnectorSpec
-from debezium.heartbeat import ensure_heartbeat_table, heartbeat_table
-from debezium.signals import ensure_signal_table, signal_table
+from cdcsync.debezium.connector_spec import ConnectorSpec
+from cdcsync.debezium.heartbeat import ensure_heartbeat_table, heartbeat_table
+from cdcsync.debezium.signals import ensure_signal_table, signal_table
 
 
 def publication_tables(spec: ConnectorSpec) -> tuple[str, ...]:

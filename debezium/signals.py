@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from debezium.connector_spec import ConnectorSpec
+from cdcsync.debezium.connector_spec import ConnectorSpec
 
 SIGNAL_SCHEMA = "cdcsync_signal"
 SIGNAL_TABLE = "debezium_signal"

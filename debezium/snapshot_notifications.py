@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from debezium.connector_spec import ConnectorSpec
-from pipeline.errors import CdcsyncError
+from cdcsync.debezium.connector_spec import ConnectorSpec
+from cdcsync.pipeline.errors import CdcsyncError
 
 NOTIFICATION_TOPIC_KEY = "notification.sink.topic.name"
 INCREMENTAL_SNAPSHOT = "Incremental Snapshot"

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from debezium.connect_client import ConnectClient
-from debezium.connector_spec import ConnectorSpec
-from debezium.initial_snapshot import SnapshotState
-from debezium.signals import trigger_incremental_snapshot
-from debezium.snapshot_notifications import wait_for_snapshot
-from debezium.snapshot_states import InitialSnapshotInterrupted, snapshot_states, wait_for_snapshots
+from cdcsync.debezium.connect_client import ConnectClient
+from cdcsync.debezium.connector_spec import ConnectorSpec
+from cdcsync.debezium.initial_snapshot import SnapshotState
+from cdcsync.debezium.signals import trigger_incremental_snapshot
+from cdcsync.debezium.snapshot_notifications import wait_for_snapshot
+from cdcsync.debezium.snapshot_states import InitialSnapshotInterrupted, snapshot_states, wait_for_snapshots
 
 
 def ensure_initial_snapshots(

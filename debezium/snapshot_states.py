@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
-from debezium.connect_client import ConnectClient
-from debezium.connect_errors import ConnectorNotFound, ConnectTimeout
-from debezium.connector_spec import ConnectorSpec
-from debezium.initial_snapshot import (
+from cdcsync.debezium.connect_client import ConnectClient
+from cdcsync.debezium.connect_errors import ConnectorNotFound, ConnectTimeout
+from cdcsync.debezium.connector_spec import ConnectorSpec
+from cdcsync.debezium.initial_snapshot import (
     RECOVER_COMMAND,
     SnapshotKind,
     SnapshotState,
@@ -25,7 +25,7 @@ from debezium.initial_snapshot import (
     decide,
     reports_initial_snapshot,
 )
-from debezium.snapshot_notifications import (
+from cdcsync.debezium.snapshot_notifications import (
     NOTIFICATION_TOPIC_KEY,
     SnapshotNotFinished,
     SnapshotNotification,

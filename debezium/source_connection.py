@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 
 from psycopg.conninfo import make_conninfo
 
-from debezium.connector_spec import ConnectorSpec
-from pipeline.errors import ConfigError
-from pipeline.settings import StackSettings
-from pipeline.stack.endpoints import StackEndpoints
+from cdcsync.debezium.connector_spec import ConnectorSpec
+from cdcsync.pipeline.errors import ConfigError
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.stack.endpoints import StackEndpoints
 
 _PLACEHOLDER = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 

@@ -22,9 +22,9 @@ from typing import Any, LiteralString
 import psycopg
 from psycopg.rows import TupleRow
 
-from debezium.connector_spec import PLACEHOLDER_KEYS, ConnectorSpec
-from debezium.heartbeat import heartbeat_table
-from debezium.preflight_report import (
+from cdcsync.debezium.connector_spec import PLACEHOLDER_KEYS, ConnectorSpec
+from cdcsync.debezium.heartbeat import heartbeat_table
+from cdcsync.debezium.preflight_report import (
     DEFAULT_WAL_WARNING_BYTES,
     PreflightReport,
     Problem,
@@ -32,11 +32,15 @@ from debezium.preflight_report import (
     parse_size,
     sorted_problems,
 )
-from debezium.preflight_rules import PublicationFacts, ServerFacts, SourceFacts, TableFacts, TableKind, evaluate
-from debezium.publications import create_publication_statement, publication_tables, set_publication_tables_statement
-from debezium.signals import signal_table
-from debezium.source_connection import SourceConnection, source_connection
-from pipeline.errors import CdcsyncError, ConfigError
+from cdcsync.debezium.preflight_rules import PublicationFacts, ServerFacts, SourceFacts, TableFacts, TableKind, evaluate
+from cdcsync.debezium.publications import (
+    create_publication_statement,
+    publication_tables,
+    set_publication_tables_statement,
+)
+from cdcsync.debezium.signals import signal_table
+from cdcsync.debezium.source_connection import SourceConnection, source_connection
+from cdcsync.pipeline.errors import CdcsyncError, ConfigError
 
 WAL_WARNING_ENV = "CDCSYNC_SLOT_WAL_WARNING"
 _CONNECT_TIMEOUT_S = 5

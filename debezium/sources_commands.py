@@ -14,15 +14,15 @@ from pathlib import Path
 
 import click
 
-from debezium.cli_options import ConnectOptions, bootstrap_servers_option, connect_options, kafka_bootstrap
-from debezium.connector_spec import ConnectorSpec, load_connector_specs
-from debezium.preflight_report import format_bytes, parse_size, slot_lines
-from debezium.signals import find_captured_table, trigger_incremental_snapshot
-from debezium.snapshot_notifications import SnapshotNotification, wait_for_snapshot
-from debezium.snapshot_recovery import ensure_initial_snapshots
-from debezium.source_preflight import WAL_WARNING_ENV, PreflightFailed, check_sources
-from pipeline.settings import StackSettings
-from pipeline.stack.endpoints import StackEndpoints
+from cdcsync.debezium.cli_options import ConnectOptions, bootstrap_servers_option, connect_options, kafka_bootstrap
+from cdcsync.debezium.connector_spec import ConnectorSpec, load_connector_specs
+from cdcsync.debezium.preflight_report import format_bytes, parse_size, slot_lines
+from cdcsync.debezium.signals import find_captured_table, trigger_incremental_snapshot
+from cdcsync.debezium.snapshot_notifications import SnapshotNotification, wait_for_snapshot
+from cdcsync.debezium.snapshot_recovery import ensure_initial_snapshots
+from cdcsync.debezium.source_preflight import WAL_WARNING_ENV, PreflightFailed, check_sources
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.stack.endpoints import StackEndpoints
 
 connectors_dir_option = click.option(
     "--connectors-dir",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from debezium.connect_client import ConnectClient
-from debezium.connect_errors import ConnectorFailed, ConnectorNotFound, ConnectTimeout
-from debezium.connector_state import ConnectorState
-from debezium.output import trace_summary
+from cdcsync.debezium.connect_client import ConnectClient
+from cdcsync.debezium.connect_errors import ConnectorFailed, ConnectorNotFound, ConnectTimeout
+from cdcsync.debezium.connector_state import ConnectorState
+from cdcsync.debezium.output import trace_summary
 
 
 def reached(state: ConnectorState | None, target: str) -> bool:

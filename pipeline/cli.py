@@ -11,15 +11,15 @@ import sys
 
 import click
 
-from debezium.commands import connectors
-from debezium.sources_commands import snapshot, sources
-from pipeline.commands import demo, down, status, up
-from pipeline.errors import CdcsyncError
-from pipeline.resync_commands import resync_command
-from pipeline.stack.commands import stack
-from pipeline.verification.commands import verify
-from sink.commands import sink
-from sink.dead_letter_commands import dlq
+from cdcsync.debezium.commands import connectors
+from cdcsync.debezium.sources_commands import snapshot, sources
+from cdcsync.pipeline.commands import demo, down, status, up
+from cdcsync.pipeline.errors import CdcsyncError
+from cdcsync.pipeline.resync_commands import resync_command
+from cdcsync.pipeline.stack.commands import stack
+from cdcsync.pipeline.verification.commands import verify
+from cdcsync.sink.commands import sink
+from cdcsync.sink.dead_letter_commands import dlq
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from pipeline.demo import run_demo
-from pipeline.errors import VerifyMismatch
-from pipeline.lifecycle import bring_down, bring_up, local_targets
-from pipeline.settings import StackSettings
-from pipeline.status_report import status_lines
-from pipeline.targets import Targets
-from pipeline.verification.reports import render_report
+from cdcsync.pipeline.demo import run_demo
+from cdcsync.pipeline.errors import VerifyMismatch
+from cdcsync.pipeline.lifecycle import bring_down, bring_up, local_targets
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.status_report import status_lines
+from cdcsync.pipeline.targets import Targets
+from cdcsync.pipeline.verification.reports import render_report
 
 
 def _step(what: str, seconds: float) -> None:

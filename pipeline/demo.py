@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from pipeline.sources.workload import ChangeWorkload
-from pipeline.targets import Targets
-from pipeline.verification.compare import VerifyReport
-from pipeline.verification.reports import verify_until_clean
+from cdcsync.pipeline.sources.workload import ChangeWorkload
+from cdcsync.pipeline.targets import Targets
+from cdcsync.pipeline.verification.compare import VerifyReport
+from cdcsync.pipeline.verification.reports import verify_until_clean
 
 Echo = Callable[[str], None]
 

@@ -13,14 +13,14 @@ from typing import TypeVar
 
 import psycopg
 
-from debezium.connector_spec import ConnectorSpec, load_connector_specs
-from debezium.signals import find_captured_table, trigger_incremental_snapshot
-from debezium.snapshot_notifications import wait_for_snapshot
-from pipeline.errors import CdcsyncError
-from pipeline.targets import Targets
-from pipeline.verification.compare import VerifyReport
-from pipeline.verification.expected_calendar import CalendarRow
-from sink.progress import read_progress
+from cdcsync.debezium.connector_spec import ConnectorSpec, load_connector_specs
+from cdcsync.debezium.signals import find_captured_table, trigger_incremental_snapshot
+from cdcsync.debezium.snapshot_notifications import wait_for_snapshot
+from cdcsync.pipeline.errors import CdcsyncError
+from cdcsync.pipeline.targets import Targets
+from cdcsync.pipeline.verification.compare import VerifyReport
+from cdcsync.pipeline.verification.expected_calendar import CalendarRow
+from cdcsync.sink.progress import read_progress
 
 Progress = Callable[[str], None]
 T = TypeVar("T")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from debezium.sources_commands import signal_url
-from pipeline.errors import VerifyMismatch
-from pipeline.resync import ResyncRequest, repair_requests, resync, window_lectures
-from pipeline.targets import Targets
-from pipeline.verification.reports import render_report, verify_until_clean_bucketed
+from cdcsync.debezium.sources_commands import signal_url
+from cdcsync.pipeline.errors import VerifyMismatch
+from cdcsync.pipeline.resync import ResyncRequest, repair_requests, resync, window_lectures
+from cdcsync.pipeline.targets import Targets
+from cdcsync.pipeline.verification.reports import render_report, verify_until_clean_bucketed
 
 DEFAULT_GROUP = "cdcsync-calendar-sink"
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.errors import ConfigError
+from cdcsync.pipeline.errors import ConfigError
 
 LOOPBACK = "127.0.0.1"
 

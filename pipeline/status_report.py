@@ -7,18 +7,18 @@ from datetime import UTC, datetime
 import psycopg
 from confluent_kafka import KafkaException
 
-from debezium.commands import format_table, status_rows
-from debezium.connect_client import ConnectClient
-from debezium.connector_spec import load_connector_specs
-from debezium.preflight_report import format_bytes, slot_lines
-from debezium.snapshot_states import snapshot_states
-from debezium.source_preflight import slot_health, wal_warning_threshold
-from pipeline.errors import CdcsyncError
-from pipeline.settings import StackSettings
-from pipeline.stack.local_stack import LocalStack
-from pipeline.targets import Targets
-from sink.background import BackgroundSink
-from sink.progress import PartitionProgress, read_progress
+from cdcsync.debezium.commands import format_table, status_rows
+from cdcsync.debezium.connect_client import ConnectClient
+from cdcsync.debezium.connector_spec import load_connector_specs
+from cdcsync.debezium.preflight_report import format_bytes, slot_lines
+from cdcsync.debezium.snapshot_states import snapshot_states
+from cdcsync.debezium.source_preflight import slot_health, wal_warning_threshold
+from cdcsync.pipeline.errors import CdcsyncError
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.stack.local_stack import LocalStack
+from cdcsync.pipeline.targets import Targets
+from cdcsync.sink.background import BackgroundSink
+from cdcsync.sink.progress import PartitionProgress, read_progress
 
 
 def status_lines(settings: StackSettings, targets: Targets, group_id: str) -> list[str]:

@@ -11,8 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pipeline.settings import SinkSettings, StackSettings
-from pipeline.stack.endpoints import StackEndpoints
+from cdcsync.pipeline.settings import SinkSettings, StackSettings
+from cdcsync.pipeline.stack.endpoints import StackEndpoints
 
 
 @dataclass(frozen=True, repr=False)  # the URLs may hold passwords: no generated repr

@@ -7,9 +7,9 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from pipeline.stack.parts import PartStatus
-from pipeline.stack.processes import ManagedProcess
-from sink.sink_state import STATE_FILE_ENV, read_state
+from cdcsync.pipeline.stack.parts import PartStatus
+from cdcsync.pipeline.stack.processes import ManagedProcess
+from cdcsync.sink.sink_state import STATE_FILE_ENV, read_state
 
 
 class BackgroundSink:
@@ -31,7 +31,7 @@ class BackgroundSink:
         """
         if self._process.running_pid() is not None:
             return False
-        argv = [sys.executable, "-m", "pipeline", "sink", "run"]
+        argv = [sys.executable, "-m", "cdcsync", "sink", "run"]
         self.state_file.unlink(missing_ok=True)
         self._process.start(argv, env={**(os.environ if env is None else env), STATE_FILE_ENV: str(self.state_file)})
         return True

@@ -14,11 +14,11 @@ from contextlib import contextmanager
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from sink.calendar_writer import BatchResult, CalendarWriter
-from sink.change_batch import ChangeBatch
-from sink.errors import CalendarDatabaseUnavailable, CalendarSchemaNotMigratable, database_failure
-from sink.offset_store import OffsetStore, TopicPartition
-from sink.schema import migrate
+from cdcsync.sink.calendar_writer import BatchResult, CalendarWriter
+from cdcsync.sink.change_batch import ChangeBatch
+from cdcsync.sink.errors import CalendarDatabaseUnavailable, CalendarSchemaNotMigratable, database_failure
+from cdcsync.sink.offset_store import OffsetStore, TopicPartition
+from cdcsync.sink.schema import migrate
 
 logger = logging.getLogger(__name__)
 

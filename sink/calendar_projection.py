@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 from psycopg import Cursor, sql
 
-from sink.change_event import ChangeEvent
-from sink.source_tables import ASSIGNMENTS, ATTENDANCE_WINDOWS, COURSES, ENROLLMENTS, LECTURES, SourceTable
+from cdcsync.sink.change_event import ChangeEvent
+from cdcsync.sink.source_tables import ASSIGNMENTS, ATTENDANCE_WINDOWS, COURSES, ENROLLMENTS, LECTURES, SourceTable
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from psycopg import Connection, Cursor
 
-from sink.calendar_projection import SCOPE_DDL, CalendarScope, recompute_calendar
-from sink.change_batch import ChangeBatch
-from sink.change_event import Key, SourceCommitPosition
-from sink.offset_store import OffsetStore
-from sink.source_replica import (
+from cdcsync.sink.calendar_projection import SCOPE_DDL, CalendarScope, recompute_calendar
+from cdcsync.sink.change_batch import ChangeBatch
+from cdcsync.sink.change_event import Key, SourceCommitPosition
+from cdcsync.sink.offset_store import OffsetStore
+from cdcsync.sink.source_replica import (
     apply_staged_changes,
     replica_positions,
     stage_changes,
@@ -19,7 +19,7 @@ from sink.source_replica import (
     truncate_replica,
     truncation_positions,
 )
-from sink.source_tables import SOURCE_TABLES, SourceTable
+from cdcsync.sink.source_tables import SOURCE_TABLES, SourceTable
 
 logger = logging.getLogger(__name__)
 

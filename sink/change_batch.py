@@ -14,8 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sink.change_event import ChangeEvent, Key, MessageRef, Operation, SourceCommitPosition, TableTruncated, Value
-from sink.source_tables import SourceTable
+from cdcsync.sink.change_event import (
+    ChangeEvent,
+    Key,
+    MessageRef,
+    Operation,
+    SourceCommitPosition,
+    TableTruncated,
+    Value,
+)
+from cdcsync.sink.source_tables import SourceTable
 
 TopicPartition = tuple[str, int]
 Row = tuple[SourceTable, Key]

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 
-from sink.source_tables import SourceTable
+from cdcsync.sink.source_tables import SourceTable
 
 Value = int | str | bool | datetime | Decimal | None
 Key = tuple[int, ...]

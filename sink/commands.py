@@ -10,13 +10,13 @@ from types import FrameType
 
 import click
 
-from pipeline.errors import SinkStopped
-from pipeline.settings import StackSettings
-from pipeline.targets import Targets
-from sink.background import BackgroundSink
-from sink.consumer_loop import SinkDaemon
-from sink.errors import SinkCannotContinue
-from sink.sink_state import STATE_FILE_ENV
+from cdcsync.pipeline.errors import SinkStopped
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.targets import Targets
+from cdcsync.sink.background import BackgroundSink
+from cdcsync.sink.consumer_loop import SinkDaemon
+from cdcsync.sink.errors import SinkCannotContinue
+from cdcsync.sink.sink_state import STATE_FILE_ENV
 
 logger = logging.getLogger(__name__)
 

@@ -7,13 +7,13 @@ from collections.abc import Mapping, Sequence
 
 from confluent_kafka import KafkaError, Message
 
-from sink.change_batch import ChangeBatch
-from sink.change_event import MessageRef
-from sink.dead_letters import DeadLetter
-from sink.decoding import decode_change
-from sink.errors import InvalidMessage
-from sink.kafka_clients import message_headers
-from sink.source_tables import SourceTable
+from cdcsync.sink.change_batch import ChangeBatch
+from cdcsync.sink.change_event import MessageRef
+from cdcsync.sink.dead_letters import DeadLetter
+from cdcsync.sink.decoding import decode_change
+from cdcsync.sink.errors import InvalidMessage
+from cdcsync.sink.kafka_clients import message_headers
+from cdcsync.sink.source_tables import SourceTable
 
 logger = logging.getLogger(__name__)
 

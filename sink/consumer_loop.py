@@ -27,12 +27,12 @@ from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
-from pipeline.settings import SinkSettings
-from sink.calendar_database import CalendarDatabase
-from sink.calendar_writer import BatchResult
-from sink.consumed_batch import collect_batch
-from sink.dead_letters import DeadLetter, DeadLettersUnacknowledged, DeadLetterTopic
-from sink.errors import (
+from cdcsync.pipeline.settings import SinkSettings
+from cdcsync.sink.calendar_database import CalendarDatabase
+from cdcsync.sink.calendar_writer import BatchResult
+from cdcsync.sink.consumed_batch import collect_batch
+from cdcsync.sink.dead_letters import DeadLetter, DeadLettersUnacknowledged, DeadLetterTopic
+from cdcsync.sink.errors import (
     CalendarDatabaseUnavailable,
     DependencyUnavailable,
     KafkaUnavailable,
@@ -40,10 +40,10 @@ from sink.errors import (
     SinkConfigInvalid,
     kafka_failure,
 )
-from sink.kafka_clients import admin_config, consumer_config, producer_config
-from sink.offset_store import OffsetStore
-from sink.reconnect import Outages, Reconnector, RetryPolicy
-from sink.source_tables import SOURCE_TABLES, SourceTable
+from cdcsync.sink.kafka_clients import admin_config, consumer_config, producer_config
+from cdcsync.sink.offset_store import OffsetStore
+from cdcsync.sink.reconnect import Outages, Reconnector, RetryPolicy
+from cdcsync.sink.source_tables import SOURCE_TABLES, SourceTable
 
 logger = logging.getLogger(__name__)
 

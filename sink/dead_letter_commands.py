@@ -6,17 +6,17 @@ import json
 
 import click
 
-from debezium.commands import format_table
-from pipeline.errors import CdcsyncError
-from pipeline.targets import Targets
-from sink.dead_letters import (
+from cdcsync.debezium.commands import format_table
+from cdcsync.pipeline.errors import CdcsyncError
+from cdcsync.pipeline.targets import Targets
+from cdcsync.sink.dead_letters import (
     ERROR_CLASS_HEADER,
     ERROR_MESSAGE_HEADER,
     StoredDeadLetter,
     read_dead_letters,
     replay_dead_letters,
 )
-from sink.kafka_clients import consumer_config, producer_config
+from cdcsync.sink.kafka_clients import consumer_config, producer_config
 
 
 def _letters() -> tuple[Targets, list[StoredDeadLetter], str]:

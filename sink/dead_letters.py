@@ -22,9 +22,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from sink.change_event import MessageRef
-from sink.errors import DeadLetterWriteFailed, KafkaUnavailable, kafka_failure
-from sink.kafka_clients import message_headers
+from cdcsync.sink.change_event import MessageRef
+from cdcsync.sink.errors import DeadLetterWriteFailed, KafkaUnavailable, kafka_failure
+from cdcsync.sink.kafka_clients import message_headers
 
 logger = logging.getLogger(__name__)
 

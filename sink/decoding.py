@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sink.change_event import ChangeEvent, Key, Operation, SourceCommitPosition, TableTruncated, Value
-from sink.errors import InvalidMessage
-from sink.source_tables import Column, ColumnType, SourceTable
+from cdcsync.sink.change_event import ChangeEvent, Key, Operation, SourceCommitPosition, TableTruncated, Value
+from cdcsync.sink.errors import InvalidMessage
+from cdcsync.sink.source_tables import Column, ColumnType, SourceTable
 
 UNAVAILABLE_VALUE_PLACEHOLDER = "__debezium_unavailable_value"
 OLD_KEY_HEADER = "__debezium.oldkey"

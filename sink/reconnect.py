@@ -22,8 +22,8 @@ from typing import TypeVar
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_when_event_set, wait_exponential_jitter
 from tenacity.wait import wait_base
 
-from sink.errors import DependencyUnavailable
-from sink.sink_state import LostDependency, SinkState, write_state
+from cdcsync.sink.errors import DependencyUnavailable
+from cdcsync.sink.sink_state import LostDependency, SinkState, write_state
 
 logger = logging.getLogger(__name__)
 

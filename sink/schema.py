@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from psycopg import Connection, sql
 
-from sink.source_replica import replica_ddl
-from sink.source_tables import ASSIGNMENTS, ATTENDANCE_WINDOWS, LECTURES, SOURCE_TABLES
+from cdcsync.sink.source_replica import replica_ddl
+from cdcsync.sink.source_tables import ASSIGNMENTS, ATTENDANCE_WINDOWS, LECTURES, SOURCE_TABLES
 
 # The role that reads the read model; granted SELECT when it exists.
 READER_ROLE = "calendar_reader"

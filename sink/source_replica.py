@@ -17,8 +17,8 @@ from collections.abc import Iterable
 
 from psycopg import Cursor, sql
 
-from sink.change_event import ChangeEvent, Key, Operation, SourceCommitPosition, TableTruncated
-from sink.source_tables import SourceTable
+from cdcsync.sink.change_event import ChangeEvent, Key, Operation, SourceCommitPosition, TableTruncated
+from cdcsync.sink.source_tables import SourceTable
 
 REPLICA_SCHEMA = "cdcsync"
 _POSITION_COLUMNS = ("_commit_lsn", "_change_lsn", "_committed_at")

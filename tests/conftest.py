@@ -18,10 +18,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pipeline.settings import StackSettings
-from pipeline.stack.endpoints import StackEndpoints
-from pipeline.stack.local_stack import LocalStack
-from pipeline.stack.postgres import LocalPostgres
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.stack.endpoints import StackEndpoints
+from cdcsync.pipeline.stack.local_stack import LocalStack
+from cdcsync.pipeline.stack.postgres import LocalPostgres
 from tests.support.stack_reset import reset_test_stack
 
 REPO = Path(__file__).resolve().parent.parent

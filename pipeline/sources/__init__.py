@@ -4,6 +4,6 @@
 imported from their modules directly.
 """
 
-from pipeline.sources.setup import SERVICE_TABLES, ensure_source_schemas, schema_ddl
+from cdcsync.pipeline.sources.setup import SERVICE_TABLES, ensure_source_schemas, schema_ddl
 
 __all__ = ["SERVICE_TABLES", "ensure_source_schemas", "schema_ddl"]

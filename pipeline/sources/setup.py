@@ -11,7 +11,7 @@ from importlib import resources
 
 import psycopg
 
-from pipeline.errors import StackError
+from cdcsync.pipeline.errors import StackError
 
 SERVICE_TABLES: Mapping[str, tuple[str, ...]] = {
     "course": ("courses", "lectures", "enrollments"),

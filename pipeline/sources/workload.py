@@ -22,7 +22,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from pipeline.sources.demo_data import (
+from cdcsync.pipeline.sources.demo_data import (
     FIRST_USER_ID,
     TERM_START,
     USER_COUNT,
@@ -33,7 +33,7 @@ from pipeline.sources.demo_data import (
     microseconds,
     room,
 )
-from pipeline.sources.setup import SERVICE_TABLES
+from cdcsync.pipeline.sources.setup import SERVICE_TABLES
 
 Row = tuple[Any, ...]
 Connection = psycopg.Connection[TupleRow]

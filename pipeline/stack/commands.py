@@ -7,11 +7,11 @@ import time
 
 import click
 
-from pipeline.errors import StackError
-from pipeline.settings import StackSettings
-from pipeline.stack.endpoints import StackEndpoints
-from pipeline.stack.local_stack import LocalStack
-from pipeline.stack.parts import PartStatus
+from cdcsync.pipeline.errors import StackError
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.stack.endpoints import StackEndpoints
+from cdcsync.pipeline.stack.local_stack import LocalStack
+from cdcsync.pipeline.stack.parts import PartStatus
 
 _SETTINGS_HELP = (
     "Settings come from the environment: CDCSYNC_HOME (state directory, default ./.cdcsync), "

@@ -15,11 +15,11 @@ from typing import ClassVar
 
 import requests
 
-from pipeline.errors import StackError
-from pipeline.settings import StackSettings
-from pipeline.stack.endpoints import StackEndpoints
-from pipeline.stack.jvm_part import JvmPart
-from pipeline.stack.parts import PartStatus
+from cdcsync.pipeline.errors import StackError
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.stack.endpoints import StackEndpoints
+from cdcsync.pipeline.stack.jvm_part import JvmPart
+from cdcsync.pipeline.stack.parts import PartStatus
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from pipeline.settings import StackSettings
+from cdcsync.pipeline.settings import StackSettings
 
 SERVICE_DATABASES = ("course", "attendance", "assignment")
 CALENDAR_DATABASE = "calendar"

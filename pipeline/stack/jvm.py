@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import StackError
-from pipeline.settings import StackSettings
+from cdcsync.pipeline.errors import StackError
+from cdcsync.pipeline.settings import StackSettings
 
 logger = logging.getLogger(__name__)
 

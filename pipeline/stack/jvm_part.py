@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from pipeline.errors import StackError
-from pipeline.settings import StackSettings
-from pipeline.stack.jvm import JavaRuntime, JvmArtifacts, log4j2_properties, render_properties
-from pipeline.stack.parts import PartStatus
-from pipeline.stack.processes import ManagedProcess, port_in_use, wait_until
+from cdcsync.pipeline.errors import StackError
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.stack.jvm import JavaRuntime, JvmArtifacts, log4j2_properties, render_properties
+from cdcsync.pipeline.stack.parts import PartStatus
+from cdcsync.pipeline.stack.processes import ManagedProcess, port_in_use, wait_until
 
 _STOP_TIMEOUT_S = 60.0
 

@@ -16,12 +16,12 @@ from typing import ClassVar
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from pipeline.errors import StackError
-from pipeline.settings import StackSettings
-from pipeline.stack.jvm import JavaRuntime
-from pipeline.stack.jvm_part import JvmPart
-from pipeline.stack.parts import PartStatus
-from pipeline.stack.processes import port_accepts
+from cdcsync.pipeline.errors import StackError
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.stack.jvm import JavaRuntime
+from cdcsync.pipeline.stack.jvm_part import JvmPart
+from cdcsync.pipeline.stack.parts import PartStatus
+from cdcsync.pipeline.stack.processes import port_accepts
 
 logger = logging.getLogger(__name__)
 

@@ -7,13 +7,13 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from pipeline.errors import StackError
-from pipeline.settings import StackSettings
-from pipeline.stack.connect import LocalConnect
-from pipeline.stack.jvm import JavaRuntime, JvmArtifacts
-from pipeline.stack.kafka import LocalKafka
-from pipeline.stack.parts import PartStatus
-from pipeline.stack.postgres import LocalPostgres
+from cdcsync.pipeline.errors import StackError
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.stack.connect import LocalConnect
+from cdcsync.pipeline.stack.jvm import JavaRuntime, JvmArtifacts
+from cdcsync.pipeline.stack.kafka import LocalKafka
+from cdcsync.pipeline.stack.parts import PartStatus
+from cdcsync.pipeline.stack.postgres import LocalPostgres
 
 logger = logging.getLogger(__name__)
 

@@ -46,11 +46,11 @@ from typing import IO
 
 import psycopg
 
-from pipeline.errors import ConfigError, StackError
-from pipeline.settings import StackSettings
-from pipeline.stack import postgres_roles
-from pipeline.stack.endpoints import ADMIN_ROLE, StackEndpoints
-from pipeline.stack.parts import PartStatus
+from cdcsync.pipeline.errors import ConfigError, StackError
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.stack import postgres_roles
+from cdcsync.pipeline.stack.endpoints import ADMIN_ROLE, StackEndpoints
+from cdcsync.pipeline.stack.parts import PartStatus
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from pipeline.settings import StackSettings
-from pipeline.stack.endpoints import (
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.stack.endpoints import (
     CALENDAR_DATABASE,
     DEBEZIUM_ROLE,
     READER_ROLE,

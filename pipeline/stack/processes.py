@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import StackError
+from cdcsync.pipeline.errors import StackError
 
 logger = logging.getLogger(__name__)
 

@@ -13,11 +13,16 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from pipeline.targets import Targets
-from pipeline.verification.compare import VerifyReport, WrongRow, compare_calendars
-from pipeline.verification.expected_calendar import CalendarRow, rows_for_user
-from pipeline.verification.row_hash import SQL_ROW_HASH, row_hash
-from pipeline.verification.source_reader import CalendarMissing, SourceSnapshot, read_calendar, snapshot_connection
+from cdcsync.pipeline.targets import Targets
+from cdcsync.pipeline.verification.compare import VerifyReport, WrongRow, compare_calendars
+from cdcsync.pipeline.verification.expected_calendar import CalendarRow, rows_for_user
+from cdcsync.pipeline.verification.row_hash import SQL_ROW_HASH, row_hash
+from cdcsync.pipeline.verification.source_reader import (
+    CalendarMissing,
+    SourceSnapshot,
+    read_calendar,
+    snapshot_connection,
+)
 
 Progress = Callable[[str], None]
 Bucket = tuple[int, int]  # (row count, sum of row hashes)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from pipeline.errors import VerifyMismatch
-from pipeline.resync_commands import repair as repair_differences
-from pipeline.targets import Targets
-from pipeline.verification.reports import (
+from cdcsync.pipeline.errors import VerifyMismatch
+from cdcsync.pipeline.resync_commands import repair as repair_differences
+from cdcsync.pipeline.targets import Targets
+from cdcsync.pipeline.verification.reports import (
     DEFAULT_BUCKET_USERS,
     render_report,
     report_json,

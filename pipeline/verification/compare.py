@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from pipeline.verification.expected_calendar import COMPARED_COLUMNS, CalendarRow
+from cdcsync.pipeline.verification.expected_calendar import COMPARED_COLUMNS, CalendarRow
 
 RowKey = tuple[int, str]
 

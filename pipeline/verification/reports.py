@@ -8,11 +8,11 @@ from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
 
-from pipeline.targets import Targets
-from pipeline.verification.bucketed import BucketedReport, Progress, verify_bucketed
-from pipeline.verification.compare import VerifyReport
-from pipeline.verification.expected_calendar import CalendarRow
-from pipeline.verification.source_reader import CalendarMissing
+from cdcsync.pipeline.targets import Targets
+from cdcsync.pipeline.verification.bucketed import BucketedReport, Progress, verify_bucketed
+from cdcsync.pipeline.verification.compare import VerifyReport
+from cdcsync.pipeline.verification.expected_calendar import CalendarRow
+from cdcsync.pipeline.verification.source_reader import CalendarMissing
 
 DEFAULT_BUCKET_USERS = 1000
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from psycopg import sql
 
-from pipeline.verification.expected_calendar import CalendarRow
+from cdcsync.pipeline.verification.expected_calendar import CalendarRow
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

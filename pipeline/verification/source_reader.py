@@ -14,8 +14,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from pipeline.errors import CdcsyncError
-from pipeline.verification.expected_calendar import (
+from cdcsync.pipeline.errors import CdcsyncError
+from cdcsync.pipeline.verification.expected_calendar import (
     Assignment,
     AttendanceWindow,
     CalendarRow,

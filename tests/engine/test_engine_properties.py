@@ -20,17 +20,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from pipeline.verification.compare import compare_calendars
-from pipeline.verification.expected_calendar import expected_calendar
-from pipeline.verification.source_reader import read_calendar
-from sink.calendar_writer import CalendarWriter
-from sink.change_batch import ChangeBatch
-from sink.change_event import MessageRef
-from sink.consumer_loop import default_routing
-from sink.decoding import decode_change
-from sink.offset_store import OffsetStore
-from sink.schema import migrate
-from sink.source_tables import SOURCE_TABLES
+from cdcsync.pipeline.verification.compare import compare_calendars
+from cdcsync.pipeline.verification.expected_calendar import expected_calendar
+from cdcsync.pipeline.verification.source_reader import read_calendar
+from cdcsync.sink.calendar_writer import CalendarWriter
+from cdcsync.sink.change_batch import ChangeBatch
+from cdcsync.sink.change_event import MessageRef
+from cdcsync.sink.consumer_loop import default_routing
+from cdcsync.sink.decoding import decode_change
+from cdcsync.sink.offset_store import OffsetStore
+from cdcsync.sink.schema import migrate
+from cdcsync.sink.source_tables import SOURCE_TABLES
 from tests.engine.test_projection_engine import _deliveries
 from tests.support.source_simulator import SimulatedMessage, SourceSimulator
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from sink.offset_store import OffsetStore, PartitionLedger, audit_ledger
-from sink.schema import migrate
+from cdcsync.sink.offset_store import OffsetStore, PartitionLedger, audit_ledger
+from cdcsync.sink.schema import migrate
 
 pytestmark = pytest.mark.postgres
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -15,16 +15,16 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from pipeline.verification.compare import compare_calendars
-from pipeline.verification.expected_calendar import expected_calendar
-from pipeline.verification.source_reader import read_calendar
-from sink.calendar_writer import CalendarWriter
-from sink.change_batch import ChangeBatch
-from sink.change_event import MessageRef
-from sink.consumer_loop import default_routing
-from sink.decoding import decode_change
-from sink.offset_store import OffsetStore
-from sink.schema import migrate
+from cdcsync.pipeline.verification.compare import compare_calendars
+from cdcsync.pipeline.verification.expected_calendar import expected_calendar
+from cdcsync.pipeline.verification.source_reader import read_calendar
+from cdcsync.sink.calendar_writer import CalendarWriter
+from cdcsync.sink.change_batch import ChangeBatch
+from cdcsync.sink.change_event import MessageRef
+from cdcsync.sink.consumer_loop import default_routing
+from cdcsync.sink.decoding import decode_change
+from cdcsync.sink.offset_store import OffsetStore
+from cdcsync.sink.schema import migrate
 from tests.support.source_simulator import SimulatedMessage, SourceSimulator
 
 pytestmark = pytest.mark.postgres

@@ -9,13 +9,13 @@ import json
 import psycopg
 import pytest
 
-from sink.calendar_writer import CalendarWriter
-from sink.change_batch import ChangeBatch
-from sink.change_event import MessageRef
-from sink.decoding import decode_change
-from sink.offset_store import OffsetStore
-from sink.schema import migrate
-from sink.source_tables import ASSIGNMENTS, COURSES, ENROLLMENTS
+from cdcsync.sink.calendar_writer import CalendarWriter
+from cdcsync.sink.change_batch import ChangeBatch
+from cdcsync.sink.change_event import MessageRef
+from cdcsync.sink.decoding import decode_change
+from cdcsync.sink.offset_store import OffsetStore
+from cdcsync.sink.schema import migrate
+from cdcsync.sink.source_tables import ASSIGNMENTS, COURSES, ENROLLMENTS
 from tests.unit.test_recorded_envelopes import decode, recorded
 
 pytestmark = pytest.mark.postgres

@@ -26,16 +26,16 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from psycopg import sql
 
-from debezium.apply import apply_connector
-from debezium.change_topics import align_change_topics
-from debezium.connect_client import ConnectClient
-from debezium.connector_spec import load_connector_specs
-from pipeline.lifecycle import local_targets, prepare_sources
-from pipeline.stack.processes import ManagedProcess, PidRecord
-from pipeline.targets import Targets
-from pipeline.verification.bucketed import verify_bucketed
-from pipeline.verification.reports import render_report
-from pipeline.verification.source_reader import CalendarMissing
+from cdcsync.debezium.apply import apply_connector
+from cdcsync.debezium.change_topics import align_change_topics
+from cdcsync.debezium.connect_client import ConnectClient
+from cdcsync.debezium.connector_spec import load_connector_specs
+from cdcsync.pipeline.lifecycle import local_targets, prepare_sources
+from cdcsync.pipeline.stack.processes import ManagedProcess, PidRecord
+from cdcsync.pipeline.targets import Targets
+from cdcsync.pipeline.verification.bucketed import verify_bucketed
+from cdcsync.pipeline.verification.reports import render_report
+from cdcsync.pipeline.verification.source_reader import CalendarMissing
 from tests.conftest import _TestStack
 from tests.support.isolated_pipeline import IsolatedPipeline
 from tests.support.own_connector import OwnConnectors
@@ -135,7 +135,7 @@ class SinkProcess:
     def start(self) -> None:
         """Start it, with a pid file, so that a session killed before stopping it is cleaned up by the next."""
         env = {**self.targets.sink_process_env(), **self.env}
-        argv = [sys.executable, "-m", "pipeline", "sink", "run"]
+        argv = [sys.executable, "-m", "cdcsync", "sink", "run"]
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -13,12 +13,12 @@ from collections.abc import Iterator
 import pytest
 from click.testing import CliRunner
 
-from debezium.connect_client import ConnectClient
-from debezium.connector_spec import ConnectorSpec, load_connector_specs
-from pipeline.cli import cli
-from pipeline.settings import StackSettings
-from pipeline.stack.endpoints import SERVICE_DATABASES
-from pipeline.targets import Targets
+from cdcsync.debezium.connect_client import ConnectClient
+from cdcsync.debezium.connector_spec import ConnectorSpec, load_connector_specs
+from cdcsync.pipeline.cli import cli
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.stack.endpoints import SERVICE_DATABASES
+from cdcsync.pipeline.targets import Targets
 from tests.integration.conftest import until
 from tests.support.own_connector import OwnConnectors
 

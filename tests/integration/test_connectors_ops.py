@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaException
 
-from debezium.connect_client import ConnectClient, ConnectorNotFound
-from debezium.output import MASK
-from pipeline.settings import StackSettings
-from pipeline.targets import Targets
+from cdcsync.debezium.connect_client import ConnectClient, ConnectorNotFound
+from cdcsync.debezium.output import MASK
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.targets import Targets
 from tests.integration.conftest import topic_values, until
 from tests.support.cli_runs import Run, run_cdcsync
 from tests.support.own_connector import OwnConnector, OwnConnectors

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from pipeline.cli import cli
-from sink.kafka_clients import message_headers
+from cdcsync.pipeline.cli import cli
+from cdcsync.sink.kafka_clients import message_headers
 from tests.integration.conftest import SinkProcess, Sources, assert_calendar_matches_rules, until
 
 pytestmark = pytest.mark.integration

@@ -23,14 +23,14 @@ from confluent_kafka.admin import AdminClient
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from debezium.connect_client import ConnectClient, ConnectorNotFound
-from debezium.connector_spec import ConnectorSpec, load_connector_specs
-from debezium.heartbeat import HEARTBEAT_TABLE
-from debezium.publications import prepare_capture
-from debezium.source_preflight import check_sources
-from pipeline.sources.setup import schema_ddl
-from pipeline.stack.endpoints import DEBEZIUM_ROLE, StackEndpoints
-from pipeline.targets import Targets
+from cdcsync.debezium.connect_client import ConnectClient, ConnectorNotFound
+from cdcsync.debezium.connector_spec import ConnectorSpec, load_connector_specs
+from cdcsync.debezium.heartbeat import HEARTBEAT_TABLE
+from cdcsync.debezium.publications import prepare_capture
+from cdcsync.debezium.source_preflight import check_sources
+from cdcsync.pipeline.sources.setup import schema_ddl
+from cdcsync.pipeline.stack.endpoints import DEBEZIUM_ROLE, StackEndpoints
+from cdcsync.pipeline.targets import Targets
 from tests.conftest import _TestStack
 from tests.integration.conftest import until
 

@@ -17,11 +17,11 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
-from debezium.apply import load_specs
-from debezium.connect_client import ConnectClient
-from debezium.initial_snapshot import SnapshotKind, StoredOffset, classify_offset
-from debezium.snapshot_notifications import INITIAL_SNAPSHOT
-from debezium.snapshot_states import read_notifications, snapshot_states
+from cdcsync.debezium.apply import load_specs
+from cdcsync.debezium.connect_client import ConnectClient
+from cdcsync.debezium.initial_snapshot import SnapshotKind, StoredOffset, classify_offset
+from cdcsync.debezium.snapshot_notifications import INITIAL_SNAPSHOT
+from cdcsync.debezium.snapshot_states import read_notifications, snapshot_states
 from tests.integration.conftest import assert_calendar_matches_rules, until
 from tests.support.cli_runs import run_cdcsync
 from tests.support.isolated_pipeline import IsolatedPipeline

@@ -23,12 +23,12 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
-from pipeline.errors import StackError
-from pipeline.settings import StackSettings
-from pipeline.sources.demo_data import generate_demo_data, load_demo_data
-from pipeline.sources.setup import SERVICE_TABLES, ensure_source_schemas
-from pipeline.sources.workload import AppliedChange, ChangeWorkload
-from pipeline.stack.endpoints import (
+from cdcsync.pipeline.errors import StackError
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.sources.demo_data import generate_demo_data, load_demo_data
+from cdcsync.pipeline.sources.setup import SERVICE_TABLES, ensure_source_schemas
+from cdcsync.pipeline.sources.workload import AppliedChange, ChangeWorkload
+from cdcsync.pipeline.stack.endpoints import (
     CALENDAR_DATABASE,
     DEBEZIUM_ROLE,
     READER_ROLE,
@@ -37,7 +37,7 @@ from pipeline.stack.endpoints import (
     StackEndpoints,
     service_role,
 )
-from pipeline.stack.postgres import LocalPostgres
+from cdcsync.pipeline.stack.postgres import LocalPostgres
 
 pytestmark = pytest.mark.integration
 

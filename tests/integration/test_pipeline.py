@@ -13,8 +13,8 @@ from decimal import Decimal
 
 import pytest
 
-from debezium.connect_client import ConnectClient, ConnectorState
-from debezium.waiting import wait_for_state
+from cdcsync.debezium.connect_client import ConnectClient, ConnectorState
+from cdcsync.debezium.waiting import wait_for_state
 from tests.integration.conftest import SinkProcess, Sources, assert_calendar_matches_rules, topic_values, until
 
 pytestmark = pytest.mark.integration

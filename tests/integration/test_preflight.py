@@ -18,13 +18,13 @@ import pytest
 from click.testing import CliRunner
 from psycopg import sql
 
-from debezium.connector_spec import ConnectorSpec, load_connector_specs
-from debezium.heartbeat import HEARTBEAT_TABLE
-from debezium.publications import prepare_capture
-from debezium.source_preflight import check_sources
-from debezium.sources_commands import sources
-from pipeline.stack.endpoints import DEBEZIUM_ROLE, SERVICE_DATABASES, SINK_ROLE, StackEndpoints
-from pipeline.targets import Targets
+from cdcsync.debezium.connector_spec import ConnectorSpec, load_connector_specs
+from cdcsync.debezium.heartbeat import HEARTBEAT_TABLE
+from cdcsync.debezium.publications import prepare_capture
+from cdcsync.debezium.source_preflight import check_sources
+from cdcsync.debezium.sources_commands import sources
+from cdcsync.pipeline.stack.endpoints import DEBEZIUM_ROLE, SERVICE_DATABASES, SINK_ROLE, StackEndpoints
+from cdcsync.pipeline.targets import Targets
 from tests.conftest import _TestStack
 
 pytestmark = pytest.mark.integration

@@ -27,8 +27,8 @@ from typing import LiteralString
 import psycopg
 import pytest
 
-from sink.dead_letters import ERROR_CLASS_HEADER, ERROR_MESSAGE_HEADER, StoredDeadLetter, read_dead_letters
-from sink.kafka_clients import consumer_config
+from cdcsync.sink.dead_letters import ERROR_CLASS_HEADER, ERROR_MESSAGE_HEADER, StoredDeadLetter, read_dead_letters
+from cdcsync.sink.kafka_clients import consumer_config
 from tests.integration.conftest import SinkProcess, Sources, assert_calendar_matches_rules, until
 
 pytestmark = pytest.mark.integration

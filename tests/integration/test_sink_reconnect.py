@@ -25,11 +25,11 @@ from confluent_kafka.admin import AdminClient
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from pipeline.sources.workload import ChangeWorkload
-from pipeline.targets import Targets
-from sink.calendar_database import APPLICATION_NAME
-from sink.offset_store import audit_ledger
-from sink.sink_state import STATE_FILE_ENV, SinkState, read_state
+from cdcsync.pipeline.sources.workload import ChangeWorkload
+from cdcsync.pipeline.targets import Targets
+from cdcsync.sink.calendar_database import APPLICATION_NAME
+from cdcsync.sink.offset_store import audit_ledger
+from cdcsync.sink.sink_state import STATE_FILE_ENV, SinkState, read_state
 from tests.integration.conftest import SinkProcess, assert_calendar_matches_rules, until
 
 ROUNDS = int(os.environ.get("CDCSYNC_BACKEND_KILLS", "5"))
@@ -155,7 +155,7 @@ def test_a_refused_login_ends_the_sink_with_its_exit_code(pipeline: Targets) -> 
     wrong = make_conninfo(pipeline.sink_db_url, password="not-the-password")
     env = {**pipeline.sink_process_env(), "CDCSYNC_SINK_DB_URL": wrong}
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline", "sink", "run"],
+        [sys.executable, "-m", "cdcsync", "sink", "run"],
         env=env,
         capture_output=True,
         text=True,

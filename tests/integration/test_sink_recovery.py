@@ -16,8 +16,8 @@ import time
 import psycopg
 import pytest
 
-from pipeline.sources.workload import ChangeWorkload
-from sink.offset_store import audit_ledger
+from cdcsync.pipeline.sources.workload import ChangeWorkload
+from cdcsync.sink.offset_store import audit_ledger
 from tests.integration.conftest import SinkProcess, assert_calendar_matches_rules, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.fault]

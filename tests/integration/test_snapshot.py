@@ -16,19 +16,19 @@ import pytest
 from click.testing import CliRunner
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from debezium.apply import apply_connector
-from debezium.connect_client import ConnectClient
-from debezium.connector_spec import load_connector_specs
-from debezium.signals import (
+from cdcsync.debezium.apply import apply_connector
+from cdcsync.debezium.connect_client import ConnectClient
+from cdcsync.debezium.connector_spec import load_connector_specs
+from cdcsync.debezium.signals import (
     WHOLE_TABLE_SIGNAL_PREFIX,
     find_captured_table,
     is_whole_table_signal,
     trigger_incremental_snapshot,
 )
-from debezium.snapshot_notifications import wait_for_snapshot
-from debezium.sources_commands import snapshot
-from debezium.waiting import wait_for_state
-from pipeline.targets import Targets
+from cdcsync.debezium.snapshot_notifications import wait_for_snapshot
+from cdcsync.debezium.sources_commands import snapshot
+from cdcsync.debezium.waiting import wait_for_state
+from cdcsync.pipeline.targets import Targets
 from tests.conftest import _TestStack
 from tests.support.own_connector import OwnConnector, OwnConnectors
 

@@ -22,10 +22,10 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import ConfigResource  # not re-exported for type checkers
 from confluent_kafka.admin._resource import ResourceType
 
-from debezium.connect_client import ConnectClient
-from debezium.connector_spec import load_connector_specs
-from pipeline.sources.demo_data import load_demo_data
-from sink.source_tables import SOURCE_TABLES
+from cdcsync.debezium.connect_client import ConnectClient
+from cdcsync.debezium.connector_spec import load_connector_specs
+from cdcsync.pipeline.sources.demo_data import load_demo_data
+from cdcsync.sink.source_tables import SOURCE_TABLES
 from tests.integration.conftest import SinkProcess, Sources, assert_calendar_matches_rules, topic_values, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -8,8 +8,8 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli import cli
-from pipeline.stack.endpoints import StackEndpoints
+from cdcsync.pipeline.cli import cli
+from cdcsync.pipeline.stack.endpoints import StackEndpoints
 from tests.conftest import _TestStack
 from tests.integration.conftest import SinkProcess, assert_calendar_matches_rules
 

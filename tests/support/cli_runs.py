@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from pipeline.cli import main
+from cdcsync.pipeline.cli import main
 
 
 @dataclass

@@ -24,17 +24,17 @@ import psycopg
 from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
-from debezium.connect_client import ConnectClient
-from debezium.connect_errors import ConnectorNotFound
-from debezium.connector_spec import ConnectorSpec, load_connector_specs
-from debezium.publications import prepare_capture
-from pipeline.settings import SinkSettings, StackSettings
-from pipeline.sources.demo_data import load_demo_data
-from pipeline.sources.setup import ensure_source_schemas
-from pipeline.stack.endpoints import DEBEZIUM_ROLE, SERVICE_DATABASES, StackEndpoints
-from pipeline.targets import Targets
-from sink.consumer_loop import SinkDaemon
-from sink.source_tables import SOURCE_TABLES
+from cdcsync.debezium.connect_client import ConnectClient
+from cdcsync.debezium.connect_errors import ConnectorNotFound
+from cdcsync.debezium.connector_spec import ConnectorSpec, load_connector_specs
+from cdcsync.debezium.publications import prepare_capture
+from cdcsync.pipeline.settings import SinkSettings, StackSettings
+from cdcsync.pipeline.sources.demo_data import load_demo_data
+from cdcsync.pipeline.sources.setup import ensure_source_schemas
+from cdcsync.pipeline.stack.endpoints import DEBEZIUM_ROLE, SERVICE_DATABASES, StackEndpoints
+from cdcsync.pipeline.targets import Targets
+from cdcsync.sink.consumer_loop import SinkDaemon
+from cdcsync.sink.source_tables import SOURCE_TABLES
 
 _DEBEZIUM = sql.Identifier(DEBEZIUM_ROLE)
 

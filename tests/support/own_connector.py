@@ -23,15 +23,15 @@ import psycopg
 from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
-from debezium.connect_client import ConnectClient, ConnectorNotFound
-from debezium.connector_spec import ConnectorSpec, load_connector_specs, parse_connector_spec
-from debezium.publications import prepare_capture
-from debezium.signals import ensure_signal_table
-from pipeline.settings import StackSettings
-from pipeline.sources.setup import schema_ddl
-from pipeline.stack.endpoints import DEBEZIUM_ROLE, StackEndpoints
-from pipeline.stack.processes import wait_until
-from pipeline.targets import Targets
+from cdcsync.debezium.connect_client import ConnectClient, ConnectorNotFound
+from cdcsync.debezium.connector_spec import ConnectorSpec, load_connector_specs, parse_connector_spec
+from cdcsync.debezium.publications import prepare_capture
+from cdcsync.debezium.signals import ensure_signal_table
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.sources.setup import schema_ddl
+from cdcsync.pipeline.stack.endpoints import DEBEZIUM_ROLE, StackEndpoints
+from cdcsync.pipeline.stack.processes import wait_until
+from cdcsync.pipeline.targets import Targets
 
 _REMOVE_TIMEOUT_S = 60.0
 

@@ -14,14 +14,14 @@ from collections.abc import Mapping
 
 import pytest
 
-from debezium.connect_client import ConnectClient, ConnectorNotFound
-from debezium.connect_errors import ConnectTimeout
-from debezium.connector_spec import load_connector_specs
-from debezium.connector_state import ConnectorState
-from debezium.snapshot_states import snapshot_states, wait_for_snapshots
-from debezium.waiting import failure_line
-from pipeline.settings import StackSettings
-from pipeline.targets import Targets
+from cdcsync.debezium.connect_client import ConnectClient, ConnectorNotFound
+from cdcsync.debezium.connect_errors import ConnectTimeout
+from cdcsync.debezium.connector_spec import load_connector_specs
+from cdcsync.debezium.connector_state import ConnectorState
+from cdcsync.debezium.snapshot_states import snapshot_states, wait_for_snapshots
+from cdcsync.debezium.waiting import failure_line
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.targets import Targets
 
 ConnectorStates = Mapping[str, ConnectorState | None]  # None: not registered in Kafka Connect
 

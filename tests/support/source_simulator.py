@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from pipeline.verification.expected_calendar import (
+from cdcsync.pipeline.verification.expected_calendar import (
     Assignment,
     AttendanceWindow,
     Course,
@@ -25,8 +25,8 @@ from pipeline.verification.expected_calendar import (
     Lecture,
     SourceState,
 )
-from sink.decoding import OLD_KEY_HEADER, UNAVAILABLE_VALUE_PLACEHOLDER
-from sink.source_tables import ASSIGNMENTS, ATTENDANCE_WINDOWS, COURSES, ENROLLMENTS, LECTURES, SourceTable
+from cdcsync.sink.decoding import OLD_KEY_HEADER, UNAVAILABLE_VALUE_PLACEHOLDER
+from cdcsync.sink.source_tables import ASSIGNMENTS, ATTENDANCE_WINDOWS, COURSES, ENROLLMENTS, LECTURES, SourceTable
 
 TOAST_THRESHOLD = 2000
 _BASE = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)

@@ -24,16 +24,16 @@ import psycopg
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from pipeline.errors import CdcsyncError, StackError
-from pipeline.lifecycle import local_targets
-from pipeline.settings import StackSettings
-from pipeline.stack.local_stack import LocalStack
-from pipeline.stack.processes import ManagedProcess
-from pipeline.verification.bucketed import verify_bucketed
-from pipeline.verification.reports import render_report
-from pipeline.verification.source_reader import CalendarMissing
-from sink.background import BackgroundSink
-from sink.source_tables import SOURCE_TABLES
+from cdcsync.pipeline.errors import CdcsyncError, StackError
+from cdcsync.pipeline.lifecycle import local_targets
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.stack.local_stack import LocalStack
+from cdcsync.pipeline.stack.processes import ManagedProcess
+from cdcsync.pipeline.verification.bucketed import verify_bucketed
+from cdcsync.pipeline.verification.reports import render_report
+from cdcsync.pipeline.verification.source_reader import CalendarMissing
+from cdcsync.sink.background import BackgroundSink
+from cdcsync.sink.source_tables import SOURCE_TABLES
 from tests.support.pipeline_guard import (
     interrupted_snapshot_problems,
     shipped_connector_problems,

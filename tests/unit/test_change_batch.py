@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sink.change_batch import ChangeBatch
-from sink.change_event import ChangeEvent, MessageRef, Operation, SourceCommitPosition, TableTruncated
-from sink.source_tables import ASSIGNMENTS, LECTURES
+from cdcsync.sink.change_batch import ChangeBatch
+from cdcsync.sink.change_event import ChangeEvent, MessageRef, Operation, SourceCommitPosition, TableTruncated
+from cdcsync.sink.source_tables import ASSIGNMENTS, LECTURES
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline.settings import LOCAL_STACK_DEFAULT_PASSWORD, StackSettings
-from pipeline.stack.connect import worker_properties
-from pipeline.stack.endpoints import StackEndpoints
+from cdcsync.pipeline.settings import LOCAL_STACK_DEFAULT_PASSWORD, StackSettings
+from cdcsync.pipeline.stack.connect import worker_properties
+from cdcsync.pipeline.stack.endpoints import StackEndpoints
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_DIR = REPO / "compose"

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-import pipeline.errors
-from debezium.connect_client import (
+import cdcsync.pipeline.errors
+from cdcsync.debezium.connect_client import (
     BasicAuth,
     ConnectClient,
     ConnectorNotFound,
@@ -24,15 +24,15 @@ from debezium.connect_client import (
     is_retryable,
     validation_errors,
 )
-from debezium.connect_errors import (
+from cdcsync.debezium.connect_errors import (
     ConnectorConfigInvalid,
     ConnectorFailed,
     ConnectorStateConflict,
     ConnectTimeout,
     subject,
 )
-from debezium.connector_state import ConnectorInfo
-from pipeline.errors import ConnectError
+from cdcsync.debezium.connector_state import ConnectorInfo
+from cdcsync.pipeline.errors import ConnectError
 
 
 @pytest.mark.parametrize("status", [200, 201, 202, 204])
@@ -99,8 +99,8 @@ def test_other_errors_keep_status_and_message_and_are_not_retried(status: int) -
 def test_every_client_error_is_a_connect_error_with_its_documented_exit_code(error: ConnectError, code: int) -> None:
     assert isinstance(error, ConnectError)
     assert error.exit_code == code
-    assert pipeline.errors.__doc__ is not None
-    assert f"\n{code} " in pipeline.errors.__doc__  # documented in the one table
+    assert cdcsync.pipeline.errors.__doc__ is not None
+    assert f"\n{code} " in cdcsync.pipeline.errors.__doc__  # documented in the one table
 
 
 def test_unreachable_message_says_what_to_do() -> None:

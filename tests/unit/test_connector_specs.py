@@ -8,11 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from debezium.change_topics import wanted_configs
-from debezium.connector_spec import ConnectorSpec, ConnectorSpecError, load_connector_specs, parse_connector_spec
-from pipeline.settings import LOCAL_STACK_DEFAULT_PASSWORD, StackSettings
-from pipeline.stack.endpoints import DEBEZIUM_ROLE, SERVICE_DATABASES, StackEndpoints
-from sink.source_tables import SOURCE_TABLES
+from cdcsync.debezium.change_topics import wanted_configs
+from cdcsync.debezium.connector_spec import (
+    ConnectorSpec,
+    ConnectorSpecError,
+    load_connector_specs,
+    parse_connector_spec,
+)
+from cdcsync.pipeline.settings import LOCAL_STACK_DEFAULT_PASSWORD, StackSettings
+from cdcsync.pipeline.stack.endpoints import DEBEZIUM_ROLE, SERVICE_DATABASES, StackEndpoints
+from cdcsync.sink.source_tables import SOURCE_TABLES
 
 CONNECTORS_DIR = Path(__file__).resolve().parents[2] / "debezium" / "connectors"
 

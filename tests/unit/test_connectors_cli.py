@@ -13,20 +13,20 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from debezium.apply import load_specs
-from debezium.commands import connectors
-from debezium.connect_client import ConnectClient
-from debezium.connect_errors import ConnectorFailed, ConnectTimeout
-from debezium.connector_state import ConnectorInfo, ConnectorState
-from debezium.contexts import (
+from cdcsync.debezium.apply import load_specs
+from cdcsync.debezium.commands import connectors
+from cdcsync.debezium.connect_client import ConnectClient
+from cdcsync.debezium.connect_errors import ConnectorFailed, ConnectTimeout
+from cdcsync.debezium.connector_state import ConnectorInfo, ConnectorState
+from cdcsync.debezium.contexts import (
     ConnectContext,
     ConnectOverrides,
     ContextsFile,
     contexts_path,
     resolve_target,
 )
-from debezium.lifecycle_commands import after_reset
-from debezium.output import (
+from cdcsync.debezium.lifecycle_commands import after_reset
+from cdcsync.debezium.output import (
     MASK,
     connector_document,
     describe_lines,
@@ -36,8 +36,8 @@ from debezium.output import (
     render,
     tasks_summary,
 )
-from debezium.waiting import wait_for_state
-from pipeline.errors import ConfigError
+from cdcsync.debezium.waiting import wait_for_state
+from cdcsync.pipeline.errors import ConfigError
 from tests.support.cli_runs import run_cdcsync
 
 CONNECTORS_DIR = Path(__file__).resolve().parents[2] / "debezium" / "connectors"

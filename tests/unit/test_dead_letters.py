@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError
 
-from sink.change_event import MessageRef
-from sink.dead_letters import DeadLetter, DeadLettersUnacknowledged, DeadLetterTopic
-from sink.errors import DeadLetterWriteFailed
+from cdcsync.sink.change_event import MessageRef
+from cdcsync.sink.dead_letters import DeadLetter, DeadLettersUnacknowledged, DeadLetterTopic
+from cdcsync.sink.errors import DeadLetterWriteFailed
 
 
 class StandInProducer:

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from sink.change_event import ChangeEvent, Operation, SourceCommitPosition, TableTruncated
-from sink.decoding import OLD_KEY_HEADER, UNAVAILABLE_VALUE_PLACEHOLDER, decode_change
-from sink.errors import InvalidMessage
-from sink.source_tables import ASSIGNMENTS, ENROLLMENTS, LECTURES, SourceTable
+from cdcsync.sink.change_event import ChangeEvent, Operation, SourceCommitPosition, TableTruncated
+from cdcsync.sink.decoding import OLD_KEY_HEADER, UNAVAILABLE_VALUE_PLACEHOLDER, decode_change
+from cdcsync.sink.errors import InvalidMessage
+from cdcsync.sink.source_tables import ASSIGNMENTS, ENROLLMENTS, LECTURES, SourceTable
 
 ASSIGNMENT_ROW = {
     "id": 7,

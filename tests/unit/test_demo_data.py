@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from pipeline.sources.demo_data import (
+from cdcsync.pipeline.sources.demo_data import (
     COURSE_COUNT,
     DEFAULT_SEED,
     LARGE_DESCRIPTION_BYTES,
@@ -15,7 +15,7 @@ from pipeline.sources.demo_data import (
     DemoData,
     generate_demo_data,
 )
-from pipeline.sources.setup import SERVICE_TABLES, schema_ddl
+from cdcsync.pipeline.sources.setup import SERVICE_TABLES, schema_ddl
 
 
 @pytest.fixture(scope="module")

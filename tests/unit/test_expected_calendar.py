@@ -6,8 +6,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from pipeline.verification.compare import compare_calendars
-from pipeline.verification.expected_calendar import (
+from cdcsync.pipeline.verification.compare import compare_calendars
+from cdcsync.pipeline.verification.expected_calendar import (
     Assignment,
     AttendanceWindow,
     Course,

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from debezium.connector_spec import ConnectorSpec, ConnectorSpecError, load_connector_specs
-from debezium.heartbeat import (
+from cdcsync.debezium.connector_spec import ConnectorSpec, ConnectorSpecError, load_connector_specs
+from cdcsync.debezium.heartbeat import (
     HEARTBEAT_QUERY,
     HEARTBEAT_TABLE,
     create_heartbeat_table_statement,
     grant_heartbeat_statement,
     heartbeat_table,
 )
-from debezium.publications import publication_tables
+from cdcsync.debezium.publications import publication_tables
 
 
 def _with(key: str, value: str | None) -> ConnectorSpec:

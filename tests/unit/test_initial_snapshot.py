@@ -8,17 +8,23 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from debezium.connector_spec import ConnectorSpec, load_connector_specs
-from debezium.initial_snapshot import SnapshotKind, StoredOffset, classify_offset, decide, reports_initial_snapshot
-from debezium.signals import execute_snapshot_signal, is_whole_table_signal
-from debezium.snapshot_notifications import (
+from cdcsync.debezium.connector_spec import ConnectorSpec, load_connector_specs
+from cdcsync.debezium.initial_snapshot import (
+    SnapshotKind,
+    StoredOffset,
+    classify_offset,
+    decide,
+    reports_initial_snapshot,
+)
+from cdcsync.debezium.signals import execute_snapshot_signal, is_whole_table_signal
+from cdcsync.debezium.snapshot_notifications import (
     INCREMENTAL_SNAPSHOT,
     INITIAL_SNAPSHOT,
     SnapshotNotification,
     parse_any_notification,
     parse_notification,
 )
-from debezium.sources_commands import snapshot
+from cdcsync.debezium.sources_commands import snapshot
 
 COURSE = next(s for s in load_connector_specs() if s.name == "cdcsync-course")
 TABLES = ("public.courses", "public.lectures", "public.enrollments")

@@ -10,9 +10,9 @@ import psycopg
 import pytest
 import yaml
 
-from debezium.connector_spec import load_connector_specs
-from debezium.heartbeat import HEARTBEAT_TABLE
-from debezium.preflight_report import (
+from cdcsync.debezium.connector_spec import load_connector_specs
+from cdcsync.debezium.heartbeat import HEARTBEAT_TABLE
+from cdcsync.debezium.preflight_report import (
     PreflightReport,
     Problem,
     SlotHealth,
@@ -21,13 +21,13 @@ from debezium.preflight_report import (
     slot_lines,
     sorted_problems,
 )
-from debezium.preflight_rules import PublicationFacts, ServerFacts, SourceFacts, TableFacts, evaluate
-from debezium.source_connection import UnresolvedPlaceholder, resolve_placeholders, source_connection
-from debezium.source_preflight import wal_warning_threshold
-from pipeline import status_report
-from pipeline.errors import ConfigError
-from pipeline.settings import StackSettings
-from pipeline.stack.endpoints import StackEndpoints
+from cdcsync.debezium.preflight_rules import PublicationFacts, ServerFacts, SourceFacts, TableFacts, evaluate
+from cdcsync.debezium.source_connection import UnresolvedPlaceholder, resolve_placeholders, source_connection
+from cdcsync.debezium.source_preflight import wal_warning_threshold
+from cdcsync.pipeline import status_report
+from cdcsync.pipeline.errors import ConfigError
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.stack.endpoints import StackEndpoints
 
 GIB = 1 << 30
 SERVER = "127.0.0.1:15432"

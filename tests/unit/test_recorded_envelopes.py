@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from sink.change_event import ChangeEvent, Operation, TableTruncated
-from sink.decoding import decode_change
-from sink.source_tables import ASSIGNMENTS
+from cdcsync.sink.change_event import ChangeEvent, Operation, TableTruncated
+from cdcsync.sink.decoding import decode_change
+from cdcsync.sink.source_tables import ASSIGNMENTS
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "debezium" / "assignments.jsonl"
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli import cli, main
-from pipeline.errors import ConfigError
-from pipeline.settings import LOCAL_STACK_DEFAULT_PASSWORD, SinkSettings, StackSettings
-from pipeline.stack.endpoints import StackEndpoints
-from pipeline.targets import Targets
+from cdcsync.pipeline.cli import cli, main
+from cdcsync.pipeline.errors import ConfigError
+from cdcsync.pipeline.settings import LOCAL_STACK_DEFAULT_PASSWORD, SinkSettings, StackSettings
+from cdcsync.pipeline.stack.endpoints import StackEndpoints
+from cdcsync.pipeline.targets import Targets
 
 
 def test_defaults_bind_loopback() -> None:

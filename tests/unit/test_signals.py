@@ -6,9 +6,13 @@ import json
 
 import pytest
 
-from debezium.connector_spec import ConnectorSpec, load_connector_specs
-from debezium.publications import create_publication_statement, publication_tables, set_publication_tables_statement
-from debezium.signals import (
+from cdcsync.debezium.connector_spec import ConnectorSpec, load_connector_specs
+from cdcsync.debezium.publications import (
+    create_publication_statement,
+    publication_tables,
+    set_publication_tables_statement,
+)
+from cdcsync.debezium.signals import (
     MAX_DATA,
     SIGNAL_SCHEMA,
     SIGNAL_TABLE,
@@ -17,7 +21,7 @@ from debezium.signals import (
     find_captured_table,
     signal_table,
 )
-from debezium.snapshot_notifications import (
+from cdcsync.debezium.snapshot_notifications import (
     SnapshotNotFinished,
     SnapshotNotification,
     parse_notification,

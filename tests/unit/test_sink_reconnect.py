@@ -14,7 +14,7 @@ from confluent_kafka import KafkaError
 from psycopg import errors as pg_errors
 from tenacity import RetryCallState, Retrying
 
-from sink.errors import (
+from cdcsync.sink.errors import (
     CalendarDatabaseUnavailable,
     CalendarLoginRefused,
     KafkaAccessDenied,
@@ -23,8 +23,8 @@ from sink.errors import (
     database_failure,
     kafka_failure,
 )
-from sink.reconnect import Outages, Reconnector, RetryPolicy
-from sink.sink_state import LostDependency, SinkState, read_state
+from cdcsync.sink.reconnect import Outages, Reconnector, RetryPolicy
+from cdcsync.sink.sink_state import LostDependency, SinkState, read_state
 
 
 @pytest.mark.parametrize(
@@ -138,7 +138,7 @@ def test_one_line_per_outage_and_one_on_recovery_and_the_state_file_follows(
             raise CalendarDatabaseUnavailable("AdminShutdown: terminating connection")
         return "connected"
 
-    with caplog.at_level(logging.INFO, logger="sink.reconnect"):
+    with caplog.at_level(logging.INFO, logger="cdcsync.sink.reconnect"):
         assert reconnect.call(connect, restores="calendar database") == "connected"
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2, lines

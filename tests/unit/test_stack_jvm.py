@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import StackError
-from pipeline.settings import StackSettings
-from pipeline.stack.jvm import (
+from cdcsync.pipeline.errors import StackError
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.stack.jvm import (
     COMPOSE_DIR,
     JavaRuntime,
     JvmArtifacts,

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli import cli
-from pipeline.errors import StackError
-from pipeline.settings import StackSettings
-from pipeline.stack.connect import POSTGRES_CONNECTOR_CLASS, LocalConnect, lists_connector, worker_properties
-from pipeline.stack.jvm import JavaRuntime, JvmArtifacts
-from pipeline.stack.kafka import LocalKafka, broker_properties
-from pipeline.stack.local_stack import LocalStack
-from pipeline.stack.parts import PartStatus
+from cdcsync.pipeline.cli import cli
+from cdcsync.pipeline.errors import StackError
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.stack.connect import POSTGRES_CONNECTOR_CLASS, LocalConnect, lists_connector, worker_properties
+from cdcsync.pipeline.stack.jvm import JavaRuntime, JvmArtifacts
+from cdcsync.pipeline.stack.kafka import LocalKafka, broker_properties
+from cdcsync.pipeline.stack.local_stack import LocalStack
+from cdcsync.pipeline.stack.parts import PartStatus
 
 
 def _settings(home: Path, kafka_port: int = 25002, connect_port: int = 25004) -> StackSettings:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import StackError
-from pipeline.stack.processes import (
+from cdcsync.pipeline.errors import StackError
+from cdcsync.pipeline.stack.processes import (
     ManagedProcess,
     PidRecord,
     cmdline_matches,

@@ -11,10 +11,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from debezium.connector_state import ConnectorState, TaskState
-from pipeline.errors import StackError
-from pipeline.settings import StackSettings
-from pipeline.stack.processes import wait_until
+from cdcsync.debezium.connector_state import ConnectorState, TaskState
+from cdcsync.pipeline.errors import StackError
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.stack.processes import wait_until
 from tests.support.pipeline_guard import shipped_connector_problems
 from tests.support.stack_reset import stop_leftovers, wipe_home
 
