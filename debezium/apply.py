@@ -15,7 +15,7 @@ from pathlib import Path
 from cdcsync.debezium.connect_client import ConnectClient
 from cdcsync.debezium.connect_errors import ConnectorNotFound
 from cdcsync.debezium.connector_spec import ConnectorSpec, check_distinct, load_connector_specs, parse_connector_spec
-from cdcsync.pipeline.errors import ConfigError
+from cdcsync.errors import ConfigError
 
 
 class ApplyOutcome(enum.Enum):

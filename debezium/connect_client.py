@@ -23,6 +23,7 @@ from urllib.parse import quote
 import requests
 
 from cdcsync.debezium.connect_errors import (
+    ConnectError,
     ConnectorNotFound,
     ConnectRequestFailed,
     ConnectTimeout,
@@ -34,7 +35,6 @@ from cdcsync.debezium.connect_errors import (
     is_retryable,
 )
 from cdcsync.debezium.connector_state import ConnectorInfo, ConnectorState, TaskState
-from cdcsync.pipeline.errors import ConnectError
 
 __all__ = [
     "BasicAuth",

@@ -13,9 +13,15 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
-from cdcsync.pipeline.errors import ConnectError
+from cdcsync.errors import CdcsyncError
 
 LOCAL_STACK = "the local stack"  # the origin of a URL nobody gave
+
+
+class ConnectError(CdcsyncError):
+    """The Kafka Connect REST API refused a request; the subclasses below say how."""
+
+    exit_code = 4
 
 
 class ConnectUnreachable(ConnectError):

@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 
-from cdcsync.pipeline.errors import ConfigError
+from cdcsync.errors import ConfigError
 
 POSTGRES_CONNECTOR_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
 REQUIRED_KEYS = (

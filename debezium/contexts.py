@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 from cdcsync.debezium.connect_client import BasicAuth, TlsOptions
 from cdcsync.debezium.connect_errors import LOCAL_STACK
-from cdcsync.pipeline.errors import ConfigError
+from cdcsync.errors import ConfigError
 
 DEFAULT_PASSWORD_ENV = "CONNECT_PASSWORD"  # noqa: S105 - the name of a variable, not a password
 _CONTEXT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from cdcsync.debezium.connector_spec import ConnectorSpec
-from cdcsync.pipeline.errors import CdcsyncError
+from cdcsync.errors import CdcsyncError
 
 NOTIFICATION_TOPIC_KEY = "notification.sink.topic.name"
 INCREMENTAL_SNAPSHOT = "Incremental Snapshot"

@@ -2,11 +2,10 @@
 
 A connector definition names its database through ``${env:VAR}`` placeholders
 (host, port, user, password) that the worker's ``EnvVarConfigProvider``
-resolves. ``source_connection`` resolves them the same way: from the given
-environment (the process environment by default), falling back to what the
-local stack gives its Connect worker (``StackEndpoints.connect_worker_env``).
-So ``cdcsync sources check`` connects with the connector's own role, and sees
-what Debezium will see.
+resolves. ``source_connection`` resolves them the same way, from the given
+environment (the process environment by default): the caller passes what the
+worker has. So ``cdcsync sources check`` connects with the connector's own
+role, and sees what Debezium will see.
 """
 
 from __future__ import annotations
@@ -19,9 +18,7 @@ from dataclasses import dataclass, field
 from psycopg.conninfo import make_conninfo
 
 from cdcsync.debezium.connector_spec import ConnectorSpec
-from cdcsync.pipeline.errors import ConfigError
-from cdcsync.pipeline.settings import StackSettings
-from cdcsync.pipeline.stack.endpoints import StackEndpoints
+from cdcsync.errors import ConfigError
 
 _PLACEHOLDER = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -33,7 +30,7 @@ class UnresolvedPlaceholder(ConfigError):
         super().__init__(
             key,
             f"${{env:{variable}}} is not set",
-            f"export {variable} as the Connect worker has it, or run against the local stack",
+            f"export {variable} as the Connect worker has it",
         )
         self.variable = variable
 
@@ -51,13 +48,6 @@ def resolve_placeholders(key: str, value: str, env: Mapping[str, str]) -> str:
         return env[variable]
 
     return _PLACEHOLDER.sub(substitute, value)
-
-
-def worker_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The variables placeholders resolve from: ``env`` (default: the process's) over the local worker's."""
-    env = os.environ if env is None else env
-    local = StackEndpoints(StackSettings.from_env(env)).connect_worker_env()
-    return {**local, **env}
 
 
 @dataclass(frozen=True)
@@ -86,7 +76,7 @@ class SourceConnection:
 
 def source_connection(spec: ConnectorSpec, env: Mapping[str, str] | None = None) -> SourceConnection:
     """The connection ``spec``'s connector makes, with its placeholders resolved (see the module doc)."""
-    variables = worker_environment(env)
+    variables = os.environ if env is None else env
 
     def resolved(key: str) -> str:
         return resolve_placeholders(f"{spec.name}: {key}", spec.config[key], variables)

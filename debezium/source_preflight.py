@@ -40,7 +40,7 @@ from cdcsync.debezium.publications import (
 )
 from cdcsync.debezium.signals import signal_table
 from cdcsync.debezium.source_connection import SourceConnection, source_connection
-from cdcsync.pipeline.errors import CdcsyncError, ConfigError
+from cdcsync.errors import CdcsyncError, ConfigError
 
 WAL_WARNING_ENV = "CDCSYNC_SLOT_WAL_WARNING"
 _CONNECT_TIMEOUT_S = 5

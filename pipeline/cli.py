@@ -11,15 +11,15 @@ import sys
 
 import click
 
-from cdcsync.debezium.commands import connectors
-from cdcsync.debezium.sources_commands import snapshot, sources
 from cdcsync.pipeline.commands import demo, down, status, up
+from cdcsync.pipeline.connectors_commands import connectors
+from cdcsync.pipeline.dead_letter_commands import dlq
 from cdcsync.pipeline.errors import CdcsyncError
 from cdcsync.pipeline.resync_commands import resync_command
+from cdcsync.pipeline.sink_commands import sink
+from cdcsync.pipeline.sources_commands import snapshot, sources
 from cdcsync.pipeline.stack.commands import stack
 from cdcsync.pipeline.verification.commands import verify
-from cdcsync.sink.commands import sink
-from cdcsync.sink.dead_letter_commands import dlq
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})

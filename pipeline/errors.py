@@ -38,21 +38,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cdcsync.errors import CdcsyncError, ConfigError
 
-class CdcsyncError(Exception):
-    """Base class: a failure the user can act on, with a documented exit code."""
-
-    exit_code = 1
-
-
-class ConfigError(CdcsyncError):
-    """A setting is missing or invalid. The message names the key and the fix."""
-
-    exit_code = 2
-
-    def __init__(self, key: str, problem: str, fix: str) -> None:
-        super().__init__(f"{key}: {problem}. Fix: {fix}")
-        self.key = key
+__all__ = ["CdcsyncError", "ConfigError", "SinkStopped", "StackError", "VerifyMismatch"]
 
 
 class StackError(CdcsyncError):
@@ -66,12 +54,6 @@ class StackError(CdcsyncError):
         self.part = part
         self.reason = reason
         self.log_file = log_file
-
-
-class ConnectError(CdcsyncError):
-    """The Kafka Connect REST API refused a request; subclasses (``debezium.connect_errors``) say how."""
-
-    exit_code = 4
 
 
 class VerifyMismatch(CdcsyncError):

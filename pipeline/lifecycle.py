@@ -11,21 +11,21 @@ import time
 from collections.abc import Callable
 
 from cdcsync.debezium.change_topics import align_change_topics
-from cdcsync.debezium.commands import apply_connector
 from cdcsync.debezium.connect_client import ConnectClient, ConnectorNotFound, ConnectorState
 from cdcsync.debezium.connector_spec import load_connector_specs
 from cdcsync.debezium.publications import prepare_capture
 from cdcsync.debezium.snapshot_recovery import ensure_initial_snapshots
+from cdcsync.pipeline.connectors_commands import apply_connector
 from cdcsync.pipeline.errors import CdcsyncError, StackError
 from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.sources.demo_data import load_demo_data
 from cdcsync.pipeline.sources.setup import ensure_source_schemas
+from cdcsync.pipeline.stack.background_sink import BackgroundSink
 from cdcsync.pipeline.stack.endpoints import DEBEZIUM_ROLE, SERVICE_DATABASES, StackEndpoints
 from cdcsync.pipeline.stack.local_stack import LocalStack
 from cdcsync.pipeline.stack.processes import wait_until
 from cdcsync.pipeline.targets import Targets
 from cdcsync.pipeline.verification.reports import render_report, verify_until_clean
-from cdcsync.sink.background import BackgroundSink
 
 Step = Callable[[str, float], None]  # (what became ready, seconds it took)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from cdcsync.debezium.sources_commands import signal_url
 from cdcsync.pipeline.errors import VerifyMismatch
 from cdcsync.pipeline.resync import ResyncRequest, repair_requests, resync, window_lectures
+from cdcsync.pipeline.sources_commands import signal_url
 from cdcsync.pipeline.targets import Targets
 from cdcsync.pipeline.verification.reports import render_report, verify_until_clean_bucketed
 

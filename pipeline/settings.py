@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cdcsync.pipeline.errors import ConfigError
+from cdcsync.errors import ConfigError
+from cdcsync.settings import choice_setting, port_setting
 
 LOOPBACK = "127.0.0.1"
 
@@ -20,39 +21,6 @@ LOOPBACK = "127.0.0.1"
 # one password, taken from CDCSYNC_STACK_PASSWORD; without it this well-known
 # development value is used, as docker images do with POSTGRES_PASSWORD.
 LOCAL_STACK_DEFAULT_PASSWORD = "cdcsync-local-only"  # noqa: S105 - documented dev default
-
-
-def _int(env: Mapping[str, str], key: str, default: int, *, low: int, high: int, fix: str) -> int:
-    """An integer setting in [low, high]; the error names the key and the fix."""
-    raw = env.get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(key, f"{raw!r} is not an integer", fix) from None
-    if not low <= value <= high:
-        raise ConfigError(key, f"{value} is out of range", fix)
-    return value
-
-
-def _port(env: Mapping[str, str], key: str, default: int) -> int:
-    return _int(
-        env, key, default, low=1024, high=65535, fix="set it to an integer from 1024 to 65535 (an unprivileged port)"
-    )
-
-
-def _positive_int(env: Mapping[str, str], key: str, default: int) -> int:
-    return _int(env, key, default, low=1, high=2**63 - 1, fix="set it to a positive integer")
-
-
-def _choice(env: Mapping[str, str], key: str, default: str, choices: tuple[str, ...]) -> str:
-    value = env.get(key) or default
-    if value not in choices:
-        raise ConfigError(
-            key, f"{value!r} is not one of {', '.join(choices)}", f"set it to one of {', '.join(choices)}"
-        )
-    return value
 
 
 @dataclass(frozen=True)
@@ -74,12 +42,12 @@ class StackSettings:
         home = Path(env.get("CDCSYNC_HOME") or Path.cwd() / ".cdcsync").resolve()
         settings = cls(
             home=home,
-            postgres_port=_port(env, "CDCSYNC_PG_PORT", 15432),
-            kafka_port=_port(env, "CDCSYNC_KAFKA_PORT", 19092),
-            kafka_controller_port=_port(env, "CDCSYNC_KAFKA_CONTROLLER_PORT", 19093),
-            connect_port=_port(env, "CDCSYNC_CONNECT_PORT", 18083),
+            postgres_port=port_setting(env, "CDCSYNC_PG_PORT", 15432),
+            kafka_port=port_setting(env, "CDCSYNC_KAFKA_PORT", 19092),
+            kafka_controller_port=port_setting(env, "CDCSYNC_KAFKA_CONTROLLER_PORT", 19093),
+            connect_port=port_setting(env, "CDCSYNC_CONNECT_PORT", 18083),
             password=env.get("CDCSYNC_STACK_PASSWORD") or LOCAL_STACK_DEFAULT_PASSWORD,
-            postgres_binaries=_choice(env, "CDCSYNC_POSTGRES", "auto", ("auto", "embedded", "system")),
+            postgres_binaries=choice_setting(env, "CDCSYNC_POSTGRES", "auto", ("auto", "embedded", "system")),
         )
         ports = {
             "CDCSYNC_PG_PORT": settings.postgres_port,
@@ -101,41 +69,3 @@ class StackSettings:
     @property
     def connect_url(self) -> str:
         return f"http://{self.host}:{self.connect_port}"
-
-
-@dataclass(frozen=True)
-class SinkSettings:
-    """What the sink daemon consumes and where it writes."""
-
-    bootstrap_servers: str
-    calendar_db_url: str = field(repr=False)  # owns the calendar and cdcsync schemas; may hold a password
-    group_id: str
-    dead_letter_topic: str
-    batch_max_messages: int
-    batch_max_wait_ms: int
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> SinkSettings:
-        env = os.environ if env is None else env
-        bootstrap = env.get("KAFKA_BOOTSTRAP_SERVERS")
-        if not bootstrap:
-            raise ConfigError(
-                "KAFKA_BOOTSTRAP_SERVERS",
-                "not set",
-                'export KAFKA_BOOTSTRAP_SERVERS=host:port, or eval "$(cdcsync stack env)"',
-            )
-        url = env.get("CDCSYNC_SINK_DB_URL")
-        if not url:
-            raise ConfigError(
-                "CDCSYNC_SINK_DB_URL",
-                "not set",
-                "export CDCSYNC_SINK_DB_URL=postgresql://ROLE@HOST/calendar, with a role owning the calendar schema",
-            )
-        return cls(
-            bootstrap_servers=bootstrap,
-            calendar_db_url=url,
-            group_id=env.get("CDCSYNC_SINK_GROUP") or "cdcsync-calendar-sink",
-            dead_letter_topic=env.get("CDCSYNC_DLQ_TOPIC") or "cdcsync.calendar.dlq",
-            batch_max_messages=_positive_int(env, "CDCSYNC_SINK_BATCH_MAX", 5000),
-            batch_max_wait_ms=_positive_int(env, "CDCSYNC_SINK_BATCH_WAIT_MS", 200),
-        )

@@ -7,17 +7,17 @@ from datetime import UTC, datetime
 import psycopg
 from confluent_kafka import KafkaException
 
-from cdcsync.debezium.commands import format_table, status_rows
 from cdcsync.debezium.connect_client import ConnectClient
 from cdcsync.debezium.connector_spec import load_connector_specs
 from cdcsync.debezium.preflight_report import format_bytes, slot_lines
 from cdcsync.debezium.snapshot_states import snapshot_states
 from cdcsync.debezium.source_preflight import slot_health, wal_warning_threshold
+from cdcsync.pipeline.connectors_commands import format_table, status_rows
 from cdcsync.pipeline.errors import CdcsyncError
 from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.stack.background_sink import BackgroundSink
 from cdcsync.pipeline.stack.local_stack import LocalStack
 from cdcsync.pipeline.targets import Targets
-from cdcsync.sink.background import BackgroundSink
 from cdcsync.sink.progress import PartitionProgress, read_progress
 
 

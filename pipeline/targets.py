@@ -11,8 +11,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cdcsync.pipeline.settings import SinkSettings, StackSettings
+from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.stack.endpoints import StackEndpoints
+from cdcsync.sink.settings import SinkSettings
 
 
 @dataclass(frozen=True, repr=False)  # the URLs may hold passwords: no generated repr
@@ -78,3 +79,13 @@ class Targets:
             **(overrides or {}),
         }
         return SinkSettings.from_env(env)
+
+
+def connector_placeholder_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What the connectors' ``${env:VAR}`` placeholders resolve from, as a Connect worker would have it.
+
+    ``env`` (default: the process's) over what the local stack gives its worker, so a
+    preflight run against the local stack needs no variables.
+    """
+    env = os.environ if env is None else env
+    return {**StackEndpoints(StackSettings.from_env(env)).connect_worker_env(), **env}

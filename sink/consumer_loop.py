@@ -27,7 +27,6 @@ from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
-from cdcsync.pipeline.settings import SinkSettings
 from cdcsync.sink.calendar_database import CalendarDatabase
 from cdcsync.sink.calendar_writer import BatchResult
 from cdcsync.sink.consumed_batch import collect_batch
@@ -43,6 +42,7 @@ from cdcsync.sink.errors import (
 from cdcsync.sink.kafka_clients import admin_config, consumer_config, producer_config
 from cdcsync.sink.offset_store import OffsetStore
 from cdcsync.sink.reconnect import Outages, Reconnector, RetryPolicy
+from cdcsync.sink.settings import SinkSettings
 from cdcsync.sink.source_tables import SOURCE_TABLES, SourceTable
 
 logger = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message
 
-from cdcsync.pipeline.settings import SinkSettings
+from cdcsync.sink.settings import SinkSettings
 
 # librdkafka logs every failed reconnect (several a second while a broker is down). The
 # sink hears of the same errors through error_cb and logs one line per outage instead.

@@ -30,7 +30,7 @@ from cdcsync.debezium.publications import prepare_capture
 from cdcsync.debezium.source_preflight import check_sources
 from cdcsync.pipeline.sources.setup import schema_ddl
 from cdcsync.pipeline.stack.endpoints import DEBEZIUM_ROLE, StackEndpoints
-from cdcsync.pipeline.targets import Targets
+from cdcsync.pipeline.targets import Targets, connector_placeholder_env
 from tests.conftest import _TestStack
 from tests.integration.conftest import until
 
@@ -172,7 +172,9 @@ def test_an_idle_databases_slot_advances_while_another_database_is_busy(
     quiet_pair: QuietPair, pipeline: Targets
 ) -> None:
     pair = quiet_pair
-    assert not check_sources([pair.spec]).has_errors, "\n".join(check_sources([pair.spec]).lines())
+    assert not check_sources([pair.spec], connector_placeholder_env()).has_errors, "\n".join(
+        check_sources([pair.spec], connector_placeholder_env()).lines()
+    )
     with ConnectClient(pipeline.connect_url) as client:
         client.put_connector_config(pair.spec.name, pair.spec.config)
         start = until(f"{pair.spec.name} to stream from its slot", lambda: _streaming(client, pair), timeout=120)

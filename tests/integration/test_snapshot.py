@@ -26,8 +26,8 @@ from cdcsync.debezium.signals import (
     trigger_incremental_snapshot,
 )
 from cdcsync.debezium.snapshot_notifications import wait_for_snapshot
-from cdcsync.debezium.sources_commands import snapshot
 from cdcsync.debezium.waiting import wait_for_state
+from cdcsync.pipeline.sources_commands import snapshot
 from cdcsync.pipeline.targets import Targets
 from tests.conftest import _TestStack
 from tests.support.own_connector import OwnConnector, OwnConnectors

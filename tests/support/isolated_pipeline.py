@@ -28,12 +28,13 @@ from cdcsync.debezium.connect_client import ConnectClient
 from cdcsync.debezium.connect_errors import ConnectorNotFound
 from cdcsync.debezium.connector_spec import ConnectorSpec, load_connector_specs
 from cdcsync.debezium.publications import prepare_capture
-from cdcsync.pipeline.settings import SinkSettings, StackSettings
+from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.sources.demo_data import load_demo_data
 from cdcsync.pipeline.sources.setup import ensure_source_schemas
 from cdcsync.pipeline.stack.endpoints import DEBEZIUM_ROLE, SERVICE_DATABASES, StackEndpoints
 from cdcsync.pipeline.targets import Targets
 from cdcsync.sink.consumer_loop import SinkDaemon
+from cdcsync.sink.settings import SinkSettings
 from cdcsync.sink.source_tables import SOURCE_TABLES
 
 _DEBEZIUM = sql.Identifier(DEBEZIUM_ROLE)

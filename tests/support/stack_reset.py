@@ -27,12 +27,12 @@ from confluent_kafka.admin import AdminClient
 from cdcsync.pipeline.errors import CdcsyncError, StackError
 from cdcsync.pipeline.lifecycle import local_targets
 from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.stack.background_sink import BackgroundSink
 from cdcsync.pipeline.stack.local_stack import LocalStack
 from cdcsync.pipeline.stack.processes import ManagedProcess
 from cdcsync.pipeline.verification.bucketed import verify_bucketed
 from cdcsync.pipeline.verification.reports import render_report
 from cdcsync.pipeline.verification.source_reader import CalendarMissing
-from cdcsync.sink.background import BackgroundSink
 from cdcsync.sink.source_tables import SOURCE_TABLES
 from tests.support.pipeline_guard import (
     interrupted_snapshot_problems,

@@ -25,6 +25,7 @@ from cdcsync.debezium.connect_client import (
     validation_errors,
 )
 from cdcsync.debezium.connect_errors import (
+    ConnectError,
     ConnectorConfigInvalid,
     ConnectorFailed,
     ConnectorStateConflict,
@@ -32,7 +33,6 @@ from cdcsync.debezium.connect_errors import (
     subject,
 )
 from cdcsync.debezium.connector_state import ConnectorInfo
-from cdcsync.pipeline.errors import ConnectError
 
 
 @pytest.mark.parametrize("status", [200, 201, 202, 204])

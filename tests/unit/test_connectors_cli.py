@@ -14,7 +14,6 @@ import yaml
 from click.testing import CliRunner
 
 from cdcsync.debezium.apply import load_specs
-from cdcsync.debezium.commands import connectors
 from cdcsync.debezium.connect_client import ConnectClient
 from cdcsync.debezium.connect_errors import ConnectorFailed, ConnectTimeout
 from cdcsync.debezium.connector_state import ConnectorInfo, ConnectorState
@@ -25,7 +24,6 @@ from cdcsync.debezium.contexts import (
     contexts_path,
     resolve_target,
 )
-from cdcsync.debezium.lifecycle_commands import after_reset
 from cdcsync.debezium.output import (
     MASK,
     connector_document,
@@ -37,6 +35,8 @@ from cdcsync.debezium.output import (
     tasks_summary,
 )
 from cdcsync.debezium.waiting import wait_for_state
+from cdcsync.pipeline.connectors_commands import connectors
+from cdcsync.pipeline.connectors_lifecycle_commands import after_reset
 from cdcsync.pipeline.errors import ConfigError
 from tests.support.cli_runs import run_cdcsync
 

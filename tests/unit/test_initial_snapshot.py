@@ -24,7 +24,7 @@ from cdcsync.debezium.snapshot_notifications import (
     parse_any_notification,
     parse_notification,
 )
-from cdcsync.debezium.sources_commands import snapshot
+from cdcsync.pipeline.sources_commands import snapshot
 
 COURSE = next(s for s in load_connector_specs() if s.name == "cdcsync-course")
 TABLES = ("public.courses", "public.lectures", "public.enrollments")

@@ -28,6 +28,7 @@ from cdcsync.pipeline import status_report
 from cdcsync.pipeline.errors import ConfigError
 from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.stack.endpoints import StackEndpoints
+from cdcsync.pipeline.targets import connector_placeholder_env
 
 GIB = 1 << 30
 SERVER = "127.0.0.1:15432"
@@ -52,9 +53,11 @@ def test_an_unset_placeholder_names_the_key_and_the_variable() -> None:
 
 def test_the_environment_wins_over_the_local_worker_environment() -> None:
     spec = load_connector_specs()[0]
-    local = source_connection(spec, {})
+    local = source_connection(spec, connector_placeholder_env({}))
     assert (local.host, local.port, local.user) == ("127.0.0.1", 15432, "cdcsync_debezium")
-    remote = source_connection(spec, {"CDCSYNC_PG_HOST": "pg.example", "CDCSYNC_DEBEZIUM_PASSWORD": "s3cret"})
+    remote = source_connection(
+        spec, connector_placeholder_env({"CDCSYNC_PG_HOST": "pg.example", "CDCSYNC_DEBEZIUM_PASSWORD": "s3cret"})
+    )
     assert (remote.host, remote.port, remote.dbname) == ("pg.example", 15432, spec.config["database.dbname"])
     assert "s3cret" not in repr(remote)
     assert "s3cret" not in remote.describe()
@@ -63,7 +66,12 @@ def test_the_environment_wins_over_the_local_worker_environment() -> None:
 
 def test_the_local_fallback_follows_the_stack_settings() -> None:
     spec = load_connector_specs()[0]
-    assert source_connection(spec, {"CDCSYNC_PG_PORT": "35432"}).port == 35432
+    assert source_connection(spec, connector_placeholder_env({"CDCSYNC_PG_PORT": "35432"})).port == 35432
+
+
+def test_without_the_local_fallback_a_placeholder_must_be_set() -> None:
+    with pytest.raises(UnresolvedPlaceholder, match=r"\$\{env:CDCSYNC_[A-Z_]+\} is not set"):
+        source_connection(load_connector_specs()[0], {})
 
 
 def test_a_resolved_port_must_be_a_number() -> None:

@@ -10,9 +10,10 @@ from click.testing import CliRunner
 
 from cdcsync.pipeline.cli import cli, main
 from cdcsync.pipeline.errors import ConfigError
-from cdcsync.pipeline.settings import LOCAL_STACK_DEFAULT_PASSWORD, SinkSettings, StackSettings
+from cdcsync.pipeline.settings import LOCAL_STACK_DEFAULT_PASSWORD, StackSettings
 from cdcsync.pipeline.stack.endpoints import StackEndpoints
 from cdcsync.pipeline.targets import Targets
+from cdcsync.sink.settings import SinkSettings
 
 
 def test_defaults_bind_loopback() -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import click
 
-from cdcsync.debezium.cli_options import config_option, output_option
 from cdcsync.debezium.contexts import DEFAULT_PASSWORD_ENV, ConnectContext, ContextsFile, contexts_path
 from cdcsync.debezium.output import format_table, render
+from cdcsync.pipeline.cli_options import config_option, output_option
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
 

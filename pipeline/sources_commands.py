@@ -14,15 +14,16 @@ from pathlib import Path
 
 import click
 
-from cdcsync.debezium.cli_options import ConnectOptions, bootstrap_servers_option, connect_options, kafka_bootstrap
 from cdcsync.debezium.connector_spec import ConnectorSpec, load_connector_specs
 from cdcsync.debezium.preflight_report import format_bytes, parse_size, slot_lines
 from cdcsync.debezium.signals import find_captured_table, trigger_incremental_snapshot
 from cdcsync.debezium.snapshot_notifications import SnapshotNotification, wait_for_snapshot
 from cdcsync.debezium.snapshot_recovery import ensure_initial_snapshots
 from cdcsync.debezium.source_preflight import WAL_WARNING_ENV, PreflightFailed, check_sources
+from cdcsync.pipeline.cli_options import ConnectOptions, bootstrap_servers_option, connect_options, kafka_bootstrap
 from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.stack.endpoints import StackEndpoints
+from cdcsync.pipeline.targets import connector_placeholder_env
 
 connectors_dir_option = click.option(
     "--connectors-dir",
@@ -65,7 +66,9 @@ def check(connectors_dir: Path | None, wal_warning: int, strict: bool, as_json: 
     (CDCSYNC_PG_HOST, CDCSYNC_PG_PORT, CDCSYNC_DEBEZIUM_USER, CDCSYNC_DEBEZIUM_PASSWORD),
     falling back to the local stack's. Read-only.
     """
-    report = check_sources(load_connector_specs(connectors_dir), wal_warning_bytes=wal_warning)
+    report = check_sources(
+        load_connector_specs(connectors_dir), connector_placeholder_env(), wal_warning_bytes=wal_warning
+    )
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, sort_keys=True))
     else:

@@ -11,11 +11,11 @@ from collections.abc import Callable
 
 import click
 
-from cdcsync.debezium.cli_options import ConnectOptions, connect_options, output_option, wait_options
 from cdcsync.debezium.connect_client import ConnectClient
 from cdcsync.debezium.connect_errors import ConnectorStateConflict
 from cdcsync.debezium.output import format_table, render
 from cdcsync.debezium.waiting import wait_for_state
+from cdcsync.pipeline.cli_options import ConnectOptions, connect_options, output_option, wait_options
 
 _NAMES = click.argument("names", nargs=-1, required=True)
 

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from cdcsync.debezium.commands import format_table
+from cdcsync.pipeline.connectors_commands import format_table
 from cdcsync.pipeline.errors import CdcsyncError
 from cdcsync.pipeline.targets import Targets
 from cdcsync.sink.dead_letters import (

@@ -12,8 +12,8 @@ import click
 
 from cdcsync.pipeline.errors import SinkStopped
 from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.stack.background_sink import BackgroundSink
 from cdcsync.pipeline.targets import Targets
-from cdcsync.sink.background import BackgroundSink
 from cdcsync.sink.consumer_loop import SinkDaemon
 from cdcsync.sink.errors import SinkCannotContinue
 from cdcsync.sink.sink_state import STATE_FILE_ENV

@@ -15,18 +15,8 @@ from pathlib import Path
 import click
 
 from cdcsync.debezium.apply import ApplyOutcome, apply_connector, load_specs, planned_outcome, validate_specs
-from cdcsync.debezium.cli_options import (
-    ConnectOptions,
-    bootstrap_servers_option,
-    connect_options,
-    kafka_bootstrap,
-    output_option,
-    wait_options,
-)
 from cdcsync.debezium.connect_errors import ConnectorConfigInvalid, ConnectorNotFound
 from cdcsync.debezium.connector_spec import ConnectorSpec
-from cdcsync.debezium.context_commands import context
-from cdcsync.debezium.lifecycle_commands import delete, offsets, pause, restart, resume, stop
 from cdcsync.debezium.output import (
     GET_HEADER,
     connector_document,
@@ -40,6 +30,17 @@ from cdcsync.debezium.output import (
 from cdcsync.debezium.snapshot_states import InitialSnapshotInterrupted, wait_for_snapshots
 from cdcsync.debezium.source_preflight import PreflightFailed, check_sources
 from cdcsync.debezium.waiting import wait_for_state
+from cdcsync.pipeline.cli_options import (
+    ConnectOptions,
+    bootstrap_servers_option,
+    connect_options,
+    kafka_bootstrap,
+    output_option,
+    wait_options,
+)
+from cdcsync.pipeline.connectors_lifecycle_commands import delete, offsets, pause, restart, resume, stop
+from cdcsync.pipeline.context_commands import context
+from cdcsync.pipeline.targets import connector_placeholder_env
 
 # Re-exported for pipeline.lifecycle and pipeline.status_report.
 __all__ = ["ApplyOutcome", "apply_connector", "connectors", "format_table", "planned_outcome", "status_rows"]
@@ -137,7 +138,7 @@ def apply(
 
 
 def _preflight(specs: tuple[ConnectorSpec, ...]) -> None:
-    report = check_sources(specs)
+    report = check_sources(specs, connector_placeholder_env())
     if report.problems:
         for line in report.lines():
             click.echo(line, err=True)
