@@ -24,6 +24,14 @@ from dataclasses import dataclass
 
 from psycopg import Cursor, sql
 
+from cdcsync.sink.calendar_columns import (
+    CALENDAR_COLUMNS,
+    KEY_COLUMN_NAMES,
+    RULE_COLUMNS,
+    SOURCE_COMMITTED_AT,
+    SYNCED_AT,
+    column_list,
+)
 from cdcsync.sink.change_event import ChangeEvent
 from cdcsync.sink.source_tables import ASSIGNMENTS, ATTENDANCE_WINDOWS, COURSES, ENROLLMENTS, LECTURES, SourceTable
 
@@ -121,14 +129,13 @@ _DESIRED_BLOCKS = (
     (_ASSIGNMENT_ROWS, sql.SQL("a.id IN (SELECT assignment_id FROM scope_assignments)")),
 )
 
-_ENTRY_COLUMNS = sql.SQL(
-    "user_id, entry_key, kind, course_id, course_title, title, starts_at, ends_at,"
-    " location, details, max_score, source_committed_at"
-)
+# What the rule SELECTs above yield, in their order: the rule columns, then the source commit time.
+_DERIVED = (*RULE_COLUMNS, SOURCE_COMMITTED_AT)
 _FILL_DESIRED = sql.SQL(
-    "INSERT INTO desired_entries ({columns}, synced_at) SELECT *, now() FROM ({rules}) AS rules"
+    "INSERT INTO desired_entries ({columns}, {synced_at}) SELECT *, now() FROM ({rules}) AS rules"
 ).format(
-    columns=_ENTRY_COLUMNS,
+    columns=column_list(_DERIVED),
+    synced_at=SYNCED_AT.identifier,
     rules=sql.SQL(" UNION ").join(sql.SQL(rows).format(scope=scope) for rows, scope in _DESIRED_BLOCKS),
 )
 
@@ -163,20 +170,23 @@ _DELETES = tuple(
     )
 )
 
+_UPDATED = tuple(column for column in CALENDAR_COLUMNS if column.name not in KEY_COLUMN_NAMES)
+_COMPARED = tuple(column for column in _DERIVED if column.name not in KEY_COLUMN_NAMES)
+# A row whose derived values are unchanged keeps its synced_at: nothing was written.
 _UPSERT = sql.SQL("""
-    INSERT INTO calendar.calendar_entries AS ce ({columns}, synced_at)
+    INSERT INTO calendar.calendar_entries AS ce ({columns}, {synced_at})
     SELECT {columns}, (SELECT clock_timestamp()) FROM desired_entries
-    ON CONFLICT (user_id, entry_key) DO UPDATE SET
-        kind = EXCLUDED.kind, course_id = EXCLUDED.course_id, course_title = EXCLUDED.course_title,
-        title = EXCLUDED.title, starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at,
-        location = EXCLUDED.location, details = EXCLUDED.details, max_score = EXCLUDED.max_score,
-        source_committed_at = EXCLUDED.source_committed_at, synced_at = EXCLUDED.synced_at
-    WHERE (ce.kind, ce.course_id, ce.course_title, ce.title, ce.starts_at, ce.ends_at, ce.location,
-           ce.details, ce.max_score, ce.source_committed_at)
-       IS DISTINCT FROM
-          (EXCLUDED.kind, EXCLUDED.course_id, EXCLUDED.course_title, EXCLUDED.title, EXCLUDED.starts_at,
-           EXCLUDED.ends_at, EXCLUDED.location, EXCLUDED.details, EXCLUDED.max_score,
-           EXCLUDED.source_committed_at)""").format(columns=_ENTRY_COLUMNS)
+    ON CONFLICT ({key}) DO UPDATE SET {assignments}
+    WHERE ({current}) IS DISTINCT FROM ({proposed})""").format(
+    columns=column_list(_DERIVED),
+    synced_at=SYNCED_AT.identifier,
+    key=sql.SQL(", ").join(map(sql.Identifier, KEY_COLUMN_NAMES)),
+    assignments=sql.SQL(", ").join(
+        sql.SQL("{} = {}").format(c.identifier, sql.Identifier("excluded", c.name)) for c in _UPDATED
+    ),
+    current=column_list(_COMPARED, "ce"),
+    proposed=column_list(_COMPARED, "excluded"),
+)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The sink's tables in the calendar database, created idempotently at start.
 
-``calendar.calendar_entries`` is the spec's read model, verbatim. Schema
+``calendar.calendar_entries`` is the spec's read model, verbatim (``calendar_columns``). Schema
 ``cdcsync`` holds the sink's replica of source rows and its Kafka offsets.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from psycopg import Connection, sql
 
+from cdcsync.sink.calendar_columns import create_table_statement
 from cdcsync.sink.source_replica import replica_ddl
 from cdcsync.sink.source_tables import ASSIGNMENTS, ATTENDANCE_WINDOWS, LECTURES, SOURCE_TABLES
 
@@ -15,28 +16,10 @@ from cdcsync.sink.source_tables import ASSIGNMENTS, ATTENDANCE_WINDOWS, LECTURES
 READER_ROLE = "calendar_reader"
 _MIGRATION_LOCK = 0x63646373796E63  # "cdcsync"
 
-CALENDAR_ENTRIES_DDL = """
-CREATE TABLE IF NOT EXISTS calendar.calendar_entries (
-  user_id      bigint      NOT NULL,
-  entry_key    text        NOT NULL,
-  kind         text        NOT NULL,
-  course_id    bigint      NOT NULL,
-  course_title text        NOT NULL,
-  title        text        NOT NULL,
-  starts_at    timestamptz NOT NULL,
-  ends_at      timestamptz NOT NULL,
-  location     text,
-  details      text,
-  max_score    numeric(6,2),
-  source_committed_at timestamptz NOT NULL,
-  synced_at    timestamptz NOT NULL,
-  PRIMARY KEY (user_id, entry_key)
-)"""
-
 _STATEMENTS: tuple[str | sql.Composed, ...] = (
     "CREATE SCHEMA IF NOT EXISTS calendar",
     "CREATE SCHEMA IF NOT EXISTS cdcsync",
-    CALENDAR_ENTRIES_DDL,
+    create_table_statement(),
     "CREATE INDEX IF NOT EXISTS calendar_entries_course_user ON calendar.calendar_entries (course_id, user_id)",
     "CREATE INDEX IF NOT EXISTS calendar_entries_entry_key ON calendar.calendar_entries (entry_key)",
     *(replica_ddl(table) for table in SOURCE_TABLES),

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from cdcsync.pipeline.verification.expected_calendar import COMPARED_COLUMNS, CalendarRow
+from cdcsync.pipeline.verification.expected_calendar import CalendarRow
+from cdcsync.sink.calendar_columns import COMPARED_COLUMN_NAMES
 
 RowKey = tuple[int, str]
 
@@ -37,7 +38,9 @@ class VerifyReport:
 def _differing_columns(expected: CalendarRow, actual: CalendarRow) -> tuple[str, ...]:
     """Exact: datetimes to the microsecond, decimals by value and scale, text byte for byte."""
     return tuple(
-        column for column in COMPARED_COLUMNS if not _exactly_equal(getattr(expected, column), getattr(actual, column))
+        column
+        for column in COMPARED_COLUMN_NAMES
+        if not _exactly_equal(getattr(expected, column), getattr(actual, column))
     )
 
 

@@ -68,7 +68,7 @@ class SourceState:
 
 @dataclass(frozen=True)
 class CalendarRow:
-    """The columns of calendar.calendar_entries the rules determine."""
+    """A calendar row's rule columns (``sink.calendar_columns.RULE_COLUMNS``, in their order)."""
 
     user_id: int
     entry_key: str
@@ -88,18 +88,6 @@ class CalendarRow:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-COMPARED_COLUMNS = (
-    "kind",
-    "course_id",
-    "course_title",
-    "title",
-    "starts_at",
-    "ends_at",
-    "location",
-    "details",
-    "max_score",
-)
 
 
 def entry_templates(state: SourceState) -> dict[int, list[CalendarRow]]:

@@ -2,8 +2,9 @@
 
 Used to compare large calendars by buckets: each side sums its rows' hashes per
 bucket, and only buckets whose sums differ are compared row by row. Fields are
-length-prefixed (NULL is ``-``), timestamps are epoch microseconds, decimals
-their text, so equal texts mean exactly equal rows.
+the rule columns (``sink.calendar_columns.RULE_COLUMNS``) in order, length-prefixed
+text (NULL is ``-``), timestamps as epoch microseconds, decimals as their text,
+so equal texts mean exactly equal rows.
 """
 
 from __future__ import annotations
@@ -15,39 +16,26 @@ from decimal import Decimal
 from psycopg import sql
 
 from cdcsync.pipeline.verification.expected_calendar import CalendarRow
+from cdcsync.sink.calendar_columns import RULE_COLUMNS, CalendarColumn, ValueKind
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _text(value: str | None) -> str:
-    return "-" if value is None else f"{len(value)}:{value}"
-
-
-def _micros(value: datetime) -> str:
-    delta = value - _EPOCH
-    return str((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds)
-
-
-def _decimal(value: Decimal | None) -> str:
-    return "-" if value is None else str(value)
+def _python_text(kind: ValueKind, value: object) -> str:
+    if value is None:
+        return "-"
+    if kind is ValueKind.TEXT and isinstance(value, str):
+        return f"{len(value)}:{value}"
+    if kind is ValueKind.TIMESTAMP and isinstance(value, datetime):
+        delta = value - _EPOCH
+        return str((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds)
+    if kind in (ValueKind.INTEGER, ValueKind.DECIMAL) and isinstance(value, int | Decimal):
+        return str(value)
+    raise TypeError(f"{value!r} is not a {kind.value}")
 
 
 def canonical_text(row: CalendarRow) -> str:
-    return "|".join(
-        (
-            str(row.user_id),
-            _text(row.entry_key),
-            _text(row.kind),
-            str(row.course_id),
-            _text(row.course_title),
-            _text(row.title),
-            _micros(row.starts_at),
-            _micros(row.ends_at),
-            _text(row.location),
-            _text(row.details),
-            _decimal(row.max_score),
-        )
-    )
+    return "|".join(_python_text(column.kind, getattr(row, column.name)) for column in RULE_COLUMNS)
 
 
 def row_hash(row: CalendarRow) -> int:
@@ -55,30 +43,16 @@ def row_hash(row: CalendarRow) -> int:
     return int(hashlib.md5(canonical_text(row).encode("utf-8")).hexdigest()[:15], 16)  # noqa: S324 - not for security
 
 
-def _sql_text(column: str) -> str:
-    return f"CASE WHEN {column} IS NULL THEN '-' ELSE length({column}) || ':' || {column} END"
+def _sql_text(column: CalendarColumn) -> sql.Composable:
+    name = column.identifier
+    if column.kind is ValueKind.TEXT:
+        text = sql.SQL("length({0}) || ':' || {0}").format(name)
+    elif column.kind is ValueKind.TIMESTAMP:
+        text = sql.SQL("(extract(epoch FROM {}) * 1000000)::bigint::text").format(name)
+    else:
+        text = sql.SQL("{}::text").format(name)
+    return sql.SQL("CASE WHEN {} IS NULL THEN '-' ELSE {} END").format(name, text) if column.nullable else text
 
 
-def _sql_micros(column: str) -> str:
-    return f"(extract(epoch FROM {column}) * 1000000)::bigint::text"
-
-
-SQL_CANONICAL_TEXT = sql.SQL(
-    "concat_ws('|', user_id::text, "
-    + ", ".join(
-        (
-            _sql_text("entry_key"),
-            _sql_text("kind"),
-            "course_id::text",
-            _sql_text("course_title"),
-            _sql_text("title"),
-            _sql_micros("starts_at"),
-            _sql_micros("ends_at"),
-            _sql_text("location"),
-            _sql_text("details"),
-            "CASE WHEN max_score IS NULL THEN '-' ELSE max_score::text END",
-        )
-    )
-    + ")"
-)
+SQL_CANONICAL_TEXT = sql.SQL("concat_ws('|', {})").format(sql.SQL(", ").join(map(_sql_text, RULE_COLUMNS)))
 SQL_ROW_HASH = sql.SQL("('x' || substr(md5({}), 1, 15))::bit(60)::bigint").format(SQL_CANONICAL_TEXT)

@@ -24,6 +24,7 @@ from cdcsync.pipeline.verification.expected_calendar import (
     SourceState,
     entry_templates,
 )
+from cdcsync.sink.calendar_columns import RULE_COLUMNS, column_list
 
 _STREAM_ROWS = 10_000
 
@@ -103,10 +104,9 @@ _USER_RANGE = sql.SQL("AND user_id >= %s AND user_id < %s")
 def read_calendar(url: str, users: tuple[int, int] | None = None) -> dict[tuple[int, str], CalendarRow]:
     """The calendar rows (of users in the [low, high) range, if given)."""
     with snapshot_connection(url) as conn:
-        query = sql.SQL(
-            "SELECT user_id, entry_key, kind, course_id, course_title, title, starts_at, ends_at, location,"
-            " details, max_score FROM calendar.calendar_entries WHERE true {}"
-        ).format(_USER_RANGE if users is not None else sql.SQL(""))
+        query = sql.SQL("SELECT {} FROM calendar.calendar_entries WHERE true {}").format(
+            column_list(RULE_COLUMNS), _USER_RANGE if users is not None else sql.SQL("")
+        )
         try:
             rows = conn.execute(query, users or ())
         except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
