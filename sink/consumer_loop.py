@@ -142,7 +142,10 @@ class _Session:
         self._reconnect = reconnect
         self._calendar = CalendarDatabase(settings.calendar_db_url, offsets)
         self._dead_letters = DeadLetterTopic(
-            settings.dead_letter_topic, producer_config(settings), admin_config(settings)
+            settings.dead_letter_topic,
+            producer_config(settings),
+            admin_config(settings),
+            retention_ms=settings.dead_letter_retention_ms,
         )
         self._client_errors: list[KafkaError] = []
         self._reposition = False

@@ -71,23 +71,31 @@ class DeadLetterTopic:
         topic: str,
         producer_config: dict[str, Any],
         admin_config: dict[str, Any],
+        *,
+        retention_ms: int = -1,
         flush_timeout_s: float = 30.0,
         producer_factory: Callable[[dict[str, Any]], Producer] = Producer,
     ) -> None:
         self.topic = topic
         self._producer_config = producer_config
         self._admin_config = admin_config
+        self._retention_ms = retention_ms
         self._flush_timeout_s = flush_timeout_s
         self._producer_factory = producer_factory
         self._producer: Producer | None = None
 
     def ensure_topic(self) -> None:
-        """Create the dead-letter topic if it does not exist (idempotent).
+        """Create the dead-letter topic if it does not exist (idempotent), with explicit retention.
+
+        A log (never compacted: letters of one key must all stay) kept ``retention_ms``,
+        forever by default, because ``cdcsync dlq replay`` needs the letters. An
+        existing topic's configuration is left as its operator set it.
 
         Raises ``KafkaUnavailable`` while the broker cannot answer.
         """
         admin = AdminClient(self._admin_config)
-        futures = admin.create_topics([NewTopic(self.topic, num_partitions=1, replication_factor=-1)])
+        config = {"cleanup.policy": "delete", "retention.ms": str(self._retention_ms)}
+        futures = admin.create_topics([NewTopic(self.topic, num_partitions=1, replication_factor=-1, config=config)])
         for future in futures.values():
             try:
                 future.result(timeout=30)

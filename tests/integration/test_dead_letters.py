@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, ConfigResource, Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from cdcsync.pipeline.cli import cli
 from cdcsync.sink.kafka_clients import message_headers
@@ -96,3 +97,10 @@ def test_dlq_list_show_and_replay(sink: SinkProcess, sources: Sources) -> None:
     again = [x for x in _dead_letters(bootstrap) if x["value"] == marker][-1]
     assert again["cdcsync.replayed.from"] == entry["dead_letter"].encode()
     assert_calendar_matches_rules(sink.targets)
+
+
+def test_the_dead_letter_topic_is_a_log_kept_forever(sink: SinkProcess) -> None:
+    admin = AdminClient({"bootstrap.servers": sink.targets.kafka_bootstrap_servers})
+    (future,) = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, DLQ)]).values()
+    configs = future.result(timeout=30)
+    assert (configs["cleanup.policy"].value, configs["retention.ms"].value) == ("delete", "-1")

@@ -143,13 +143,13 @@ class IsolatedPipeline:
 
     def start_sink(self) -> None:
         """The sink daemon in a thread, reading this pipeline's topics into its calendar database."""
-        settings = SinkSettings(
-            bootstrap_servers=self.settings.kafka_bootstrap,
-            calendar_db_url=self.admin_url("calendar"),
-            group_id=f"{self.id}-sink",
-            dead_letter_topic=f"{self.id}.dlq",
-            batch_max_messages=5000,
-            batch_max_wait_ms=200,
+        settings = SinkSettings.from_env(
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": self.settings.kafka_bootstrap,
+                "CDCSYNC_SINK_DB_URL": self.admin_url("calendar"),
+                "CDCSYNC_SINK_GROUP": f"{self.id}-sink",
+                "CDCSYNC_DLQ_TOPIC": f"{self.id}.dlq",
+            }
         )
         routing = {f"{self.prefix(t.service)}.public.{t.name}": t for t in SOURCE_TABLES}
         daemon = SinkDaemon(settings, routing)
