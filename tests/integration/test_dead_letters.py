@@ -9,7 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 from confluent_kafka import OFFSET_BEGINNING, ConfigResource, Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import (  # type: ignore[attr-defined]  # public names the stubs do not re-export
+    AdminClient,
+    ConfigResource,
+    ResourceType,
+)
 
 from cdcsync.pipeline.cli import cli
 from cdcsync.sink.kafka_clients import message_headers
@@ -101,6 +105,6 @@ def test_dlq_list_show_and_replay(sink: SinkProcess, sources: Sources) -> None:
 
 def test_the_dead_letter_topic_is_a_log_kept_forever(sink: SinkProcess) -> None:
     admin = AdminClient({"bootstrap.servers": sink.targets.kafka_bootstrap_servers})
-    (future,) = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, DLQ)]).values()
+    (future,) = admin.describe_configs([ConfigResource(ResourceType.TOPIC, DLQ)]).values()
     configs = future.result(timeout=30)
     assert (configs["cleanup.policy"].value, configs["retention.ms"].value) == ("delete", "-1")
