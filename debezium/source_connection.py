@@ -10,7 +10,6 @@ role, and sees what Debezium will see.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -74,9 +73,9 @@ class SourceConnection:
         )
 
 
-def source_connection(spec: ConnectorSpec, env: Mapping[str, str] | None = None) -> SourceConnection:
+def source_connection(spec: ConnectorSpec, env: Mapping[str, str]) -> SourceConnection:
     """The connection ``spec``'s connector makes, with its placeholders resolved (see the module doc)."""
-    variables = os.environ if env is None else env
+    variables = env
 
     def resolved(key: str) -> str:
         return resolve_placeholders(f"{spec.name}: {key}", spec.config[key], variables)

@@ -101,12 +101,11 @@ def wal_warning_threshold(env: Mapping[str, str] | None = None) -> int:
 
 
 def check_sources(
-    specs: Sequence[ConnectorSpec], env: Mapping[str, str] | None = None, *, wal_warning_bytes: int | None = None
+    specs: Sequence[ConnectorSpec], env: Mapping[str, str], *, wal_warning_bytes: int | None = None
 ) -> PreflightReport:
     """Check every source database ``specs`` read; the report holds every problem found. Read-only.
 
-    ``env`` resolves the connectors' ``${env:VAR}`` placeholders (default: the process
-    environment), falling back to the local stack's Connect worker environment.
+    ``env`` resolves the connectors' ``${env:VAR}`` placeholders, as the Connect worker would.
     """
     threshold = wal_warning_threshold(env) if wal_warning_bytes is None else wal_warning_bytes
     facts: list[SourceFacts] = []
@@ -153,8 +152,8 @@ def read_slots(conn: Connection, server: str) -> tuple[SlotHealth, ...]:
     )
 
 
-def slot_health(specs: Sequence[ConnectorSpec], env: Mapping[str, str] | None = None) -> list[SlotHealth]:
-    """The slots of every server ``specs`` read from, connecting as the connectors' roles.
+def slot_health(specs: Sequence[ConnectorSpec], env: Mapping[str, str]) -> list[SlotHealth]:
+    """The slots of every server ``specs`` read from, connecting as the connectors' roles (``env`` as in check_sources).
 
     Raises ``psycopg.OperationalError`` or ``ConfigError`` when a server cannot be reached.
     """

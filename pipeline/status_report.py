@@ -17,7 +17,7 @@ from cdcsync.pipeline.errors import CdcsyncError
 from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.stack.background_sink import BackgroundSink
 from cdcsync.pipeline.stack.local_stack import LocalStack
-from cdcsync.pipeline.targets import Targets
+from cdcsync.pipeline.targets import Targets, connector_placeholder_env
 from cdcsync.sink.progress import PartitionProgress, read_progress
 
 
@@ -107,7 +107,7 @@ def slot_health_section() -> list[str]:
     """Replication slots of the connectors' servers (the preflight's query, as the connectors' role)."""
     try:
         threshold = wal_warning_threshold()
-        slots = slot_health(load_connector_specs())
+        slots = slot_health(load_connector_specs(), connector_placeholder_env())
     except (CdcsyncError, psycopg.Error) as exc:
         first_line = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
         return ["replication slots:", f"  unavailable: {first_line}"]

@@ -386,12 +386,14 @@ def test_compose_runs_the_preflight_with_the_connect_workers_placeholders() -> N
 
 def test_status_shows_slot_health_or_why_not(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CDCSYNC_SLOT_WAL_WARNING", raising=False)
-    monkeypatch.setattr(status_report, "slot_health", lambda specs: [_slot("idle", active=False, retained=2 * GIB)])
+    monkeypatch.setattr(
+        status_report, "slot_health", lambda specs, env: [_slot("idle", active=False, retained=2 * GIB)]
+    )
     lines = status_report.slot_health_section()
     assert lines[0] == "replication slots (! = retains at least 1.0 GiB):"
     assert lines[2].split()[-1] == "!"
 
-    def unreachable(specs: object) -> list[SlotHealth]:
+    def unreachable(specs: object, env: object) -> list[SlotHealth]:
         raise psycopg.OperationalError("connection refused\n\tIs the server running?")
 
     monkeypatch.setattr(status_report, "slot_health", unreachable)
