@@ -112,7 +112,7 @@ def _shipped_connectors_fit(request: pytest.FixtureRequest) -> None:
 @pytest.fixture
 def own_connectors(pipeline: Targets, test_stack: _TestStack, tmp_path: Path) -> Iterator[OwnConnectors]:
     """``own_connectors.make("course")``: a connector of the test's own on its own database, removed afterwards."""
-    made = OwnConnectors(test_stack.settings, pipeline, tmp_path)
+    made = OwnConnectors(test_stack.settings, tmp_path)
     try:
         yield made
     finally:
