@@ -36,6 +36,7 @@ from pipeline.targets import Targets
 from pipeline.verification.bucketed import verify_bucketed
 from pipeline.verification.reports import render_report
 from pipeline.verification.source_reader import CalendarMissing
+from sink.offset_store import PartitionLedger, audit_ledger
 from tests.conftest import _TestStack
 from tests.support.isolated_pipeline import IsolatedPipeline
 from tests.support.own_connector import OwnConnectors
@@ -82,6 +83,18 @@ def assert_calendar_matches_rules(
             if time.monotonic() >= deadline:
                 pytest.fail("\n".join(render_report(report, 10)))
         time.sleep(poll_s)
+
+
+def assert_ledger_clean(db_url: str, group_id: str) -> list[PartitionLedger]:
+    """The sink's ledger of applied offset ranges for ``group_id``, asserted non-empty with no offset applied
+    twice (overlaps) and none skipped (gaps)."""
+    with psycopg.connect(db_url) as conn:
+        ledgers = audit_ledger(conn, group_id)
+    assert ledgers, f"no applied offset ranges for group {group_id}"
+    assert [(x.topic, x.partition, x.overlaps, x.gaps) for x in ledgers] == [
+        (x.topic, x.partition, 0, 0) for x in ledgers
+    ]
+    return ledgers
 
 
 @pytest.fixture(scope="session")
