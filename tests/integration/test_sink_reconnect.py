@@ -18,7 +18,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from confluent_kafka.admin import AdminClient
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -27,6 +26,7 @@ from sink.calendar_database import APPLICATION_NAME
 from sink.sink_state import STATE_FILE_ENV, SinkState, read_state
 from tests.integration.conftest import SinkProcess, assert_calendar_matches_rules, assert_ledger_clean, until
 from tests.support.background_workload import BackgroundWorkload
+from tests.support.own_connector import delete_topics
 
 ROUNDS = int(os.environ.get("CDCSYNC_BACKEND_KILLS", "5"))
 
@@ -78,7 +78,7 @@ def own_sink(pipeline: Targets, fresh_database: str, tmp_path: Path) -> Iterator
         if process.process is not None and process.process.poll() is None:
             process.process.kill()
             process.process.wait(timeout=30)
-        AdminClient({"bootstrap.servers": pipeline.kafka_bootstrap_servers}).delete_topics([dead_letters])
+        delete_topics(pipeline.kafka_bootstrap_servers, lambda topic: topic == dead_letters)
 
 
 def _admin_url(fresh_database: str) -> str:
