@@ -42,43 +42,53 @@ class KafkaUnavailable(DependencyUnavailable):
 
 
 class SinkCannotContinue(Exception):
-    """Retrying cannot fix it: the daemon stops, before any offset moves, with ``exit_code``."""
+    """Retrying cannot fix it: the daemon stops, before any offset moves, with ``exit_code``; ``fix`` says what
+    to do. A subclass declares both in its header, so none can fall back to a code the table does not document.
+    """
 
     exit_code = 1
     fix = "see the message"
 
+    def __init_subclass__(cls, *, exit_code: int, fix: str) -> None:
+        super().__init_subclass__()
+        cls.exit_code = exit_code
+        cls.fix = fix
 
-class SinkConfigInvalid(SinkCannotContinue):
-    exit_code = 2
-    fix = "correct the Kafka settings (KAFKA_BOOTSTRAP_SERVERS, client options)"
+
+class SinkConfigInvalid(
+    SinkCannotContinue, exit_code=2, fix="correct the Kafka settings (KAFKA_BOOTSTRAP_SERVERS, client options)"
+):
+    """The Kafka client rejects its configuration."""
 
 
-class CalendarLoginRefused(SinkCannotContinue):
+class CalendarLoginRefused(
+    SinkCannotContinue, exit_code=20, fix="check the role, password and database name in CDCSYNC_SINK_DB_URL"
+):
     """The calendar database rejected the sink's credentials, role or database name."""
 
-    exit_code = 20
-    fix = "check the role, password and database name in CDCSYNC_SINK_DB_URL"
 
-
-class CalendarSchemaNotMigratable(SinkCannotContinue):
+class CalendarSchemaNotMigratable(
+    SinkCannotContinue,
+    exit_code=21,
+    fix="the role in CDCSYNC_SINK_DB_URL must own the calendar and cdcsync schemas and their tables",
+):
     """The sink's tables cannot be created or altered (privileges, conflicting objects)."""
 
-    exit_code = 21
-    fix = "the role in CDCSYNC_SINK_DB_URL must own the calendar and cdcsync schemas and their tables"
 
-
-class KafkaAccessDenied(SinkCannotContinue):
+class KafkaAccessDenied(
+    SinkCannotContinue,
+    exit_code=22,
+    fix="check the sink's Kafka credentials and its ACLs on the change topics, the dead-letter topic and its group",
+):
     """Kafka rejected the sink's credentials or denies it a topic or the group, or the client failed fatally."""
 
-    exit_code = 22
-    fix = "check the sink's Kafka credentials and its ACLs on the change topics, the dead-letter topic and its group"
 
-
-class DeadLetterWriteFailed(SinkCannotContinue):
+class DeadLetterWriteFailed(
+    SinkCannotContinue,
+    exit_code=23,
+    fix="check the dead-letter topic (CDCSYNC_DLQ_TOPIC): it must exist, accept writes, and take messages this large",
+):
     """Kafka refused a dead letter for good: the sink stops rather than skip the message."""
-
-    exit_code = 23
-    fix = "check the dead-letter topic (CDCSYNC_DLQ_TOPIC): it must exist, accept writes, and take messages this large"
 
 
 # Server answers that retrying fixes: the server restarting or shutting down, a session

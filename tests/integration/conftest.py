@@ -36,6 +36,7 @@ from cdcsync.pipeline.targets import Targets
 from cdcsync.pipeline.verification.bucketed import verify_bucketed
 from cdcsync.pipeline.verification.reports import render_report
 from cdcsync.pipeline.verification.source_reader import CalendarMissing
+from cdcsync.sink.offset_store import PartitionLedger, audit_ledger
 from tests.conftest import _TestStack
 from tests.support.isolated_pipeline import IsolatedPipeline
 from tests.support.own_connector import OwnConnectors
@@ -84,6 +85,18 @@ def assert_calendar_matches_rules(
         time.sleep(poll_s)
 
 
+def assert_ledger_clean(db_url: str, group_id: str) -> list[PartitionLedger]:
+    """The sink's ledger of applied offset ranges for ``group_id``, asserted non-empty with no offset applied
+    twice (overlaps) and none skipped (gaps)."""
+    with psycopg.connect(db_url) as conn:
+        ledgers = audit_ledger(conn, group_id)
+    assert ledgers, f"no applied offset ranges for group {group_id}"
+    assert [(x.topic, x.partition, x.overlaps, x.gaps) for x in ledgers] == [
+        (x.topic, x.partition, 0, 0) for x in ledgers
+    ]
+    return ledgers
+
+
 @pytest.fixture(scope="session")
 def pipeline(test_stack: _TestStack) -> Targets:
     """Stack up, source schemas and demo data present, the shipped connectors RUNNING and none FAILED."""
@@ -112,7 +125,7 @@ def _shipped_connectors_fit(request: pytest.FixtureRequest) -> None:
 @pytest.fixture
 def own_connectors(pipeline: Targets, test_stack: _TestStack, tmp_path: Path) -> Iterator[OwnConnectors]:
     """``own_connectors.make("course")``: a connector of the test's own on its own database, removed afterwards."""
-    made = OwnConnectors(test_stack.settings, pipeline, tmp_path)
+    made = OwnConnectors(test_stack.settings, tmp_path)
     try:
         yield made
     finally:

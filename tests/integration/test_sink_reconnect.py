@@ -10,27 +10,23 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import random
 import subprocess
 import sys
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from confluent_kafka.admin import AdminClient
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from cdcsync.pipeline.sources.workload import ChangeWorkload
 from cdcsync.pipeline.targets import Targets
 from cdcsync.sink.calendar_database import APPLICATION_NAME
-from cdcsync.sink.offset_store import audit_ledger
 from cdcsync.sink.sink_state import STATE_FILE_ENV, SinkState, read_state
-from tests.integration.conftest import SinkProcess, assert_calendar_matches_rules, until
+from tests.integration.conftest import SinkProcess, assert_calendar_matches_rules, assert_ledger_clean, until
+from tests.support.background_workload import BackgroundWorkload
+from tests.support.own_connector import delete_topics
 
 ROUNDS = int(os.environ.get("CDCSYNC_BACKEND_KILLS", "5"))
 
@@ -82,7 +78,7 @@ def own_sink(pipeline: Targets, fresh_database: str, tmp_path: Path) -> Iterator
         if process.process is not None and process.process.poll() is None:
             process.process.kill()
             process.process.wait(timeout=30)
-        AdminClient({"bootstrap.servers": pipeline.kafka_bootstrap_servers}).delete_topics([dead_letters])
+        delete_topics(pipeline.kafka_bootstrap_servers, lambda topic: topic == dead_letters)
 
 
 def _admin_url(fresh_database: str) -> str:
@@ -101,20 +97,8 @@ def _reconnecting(state_file: Path) -> SinkState | None:
 def test_sink_survives_killed_backends_and_resumes_exactly(own_sink: OwnSink, fresh_database: str) -> None:
     admin = _admin_url(fresh_database)
     until("the sink's first batch", lambda: own_sink.applied_batches() or None, timeout=120)
-    stop = threading.Event()
-    written = [0]
-
-    def write_changes() -> None:
-        with ChangeWorkload(own_sink.targets.source_urls, random.Random(4242)) as workload:
-            while not stop.is_set():
-                workload.apply_next()
-                written[0] += 1
-                time.sleep(0.02)
-
-    writer = threading.Thread(target=write_changes, daemon=True)
-    writer.start()
     terminated = 0
-    try:
+    with BackgroundWorkload(own_sink.targets.source_urls, seed=4242) as workload:
         # First a database that refuses connections for a while: the sink must say it is reconnecting.
         database = sql.Identifier(own_sink.database)
         with psycopg.connect(admin, autocommit=True) as conn:
@@ -131,23 +115,16 @@ def test_sink_survives_killed_backends_and_resumes_exactly(own_sink: OwnSink, fr
             before = until("the sink to be connected", lambda: own_sink.applied_batches() or None)
             until("another applied batch", lambda b=before: own_sink.applied_batches() > b or None)  # type: ignore[misc]
             terminated += own_sink.terminate_backends(admin)
-    finally:
-        stop.set()
-        writer.join(timeout=30)
     assert own_sink.process.process is not None and own_sink.process.process.poll() is None, "the sink exited"
-    assert written[0] > 50 and terminated >= ROUNDS
+    assert workload.applied > 50 and terminated >= ROUNDS
     assert_calendar_matches_rules(own_sink.targets, timeout=180)
-    with psycopg.connect(fresh_database) as conn:
-        ledgers = audit_ledger(conn, own_sink.group)
-    assert ledgers
-    assert [(x.topic, x.partition, x.overlaps, x.gaps) for x in ledgers] == [
-        (x.topic, x.partition, 0, 0) for x in ledgers
-    ]
+    assert_ledger_clean(fresh_database, own_sink.group)
     log = own_sink.process.log_text()
     outages, recoveries = log.count("calendar database unavailable"), log.count("calendar database back after")
     assert 1 <= outages <= terminated and recoveries == outages, (outages, recoveries, terminated)
     assert own_sink.process.stop() == 0
-    print(f"\n{terminated} backends terminated, {outages} outages, {written[0]} source transactions, ledger clean")
+    changes = workload.applied
+    print(f"\n{terminated} backends terminated, {outages} outages, {changes} source transactions, ledger clean")
 
 
 @pytest.mark.integration

@@ -40,7 +40,7 @@ COURSES = 20
 @pytest.fixture(scope="module")
 def own(pipeline: Targets, test_stack: _TestStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnConnector]:
     """A copy of the course connector on its own database of ``COURSES`` courses, RUNNING, its first snapshot done."""
-    made = OwnConnectors(test_stack.settings, pipeline, tmp_path_factory.mktemp("own-connectors"))
+    made = OwnConnectors(test_stack.settings, tmp_path_factory.mktemp("own-connectors"))
     try:
         connector = made.make("course")
         connector.execute(

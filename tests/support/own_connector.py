@@ -1,11 +1,18 @@
-"""A test's own connector on its own database, for tests that create, delete, pause, stop, reset or restart one.
+"""Connectors of a test's own on databases of its own, for tests that create, delete, pause, stop, reset,
+restart or break one.
 
 The shipped connectors (``cdcsync-course``, ``cdcsync-attendance``, ``cdcsync-assignment``) feed the
-shared sink that most integration tests rely on: no test may touch them. ``OwnConnectors.make`` copies a
-shipped definition and points it at a fresh database holding that service's schema (the spec's DDL from
-``pipeline/sources/<service>.sql``), its signal table and, unless asked not to, its publication; the
-connector, database, slot, publication and topic prefix get uuid names. ``remove_all`` deletes every
-trace afterwards: the connector, its slot, its topics and its database.
+shared sink that most integration tests rely on: no test may touch them. One piece serves every test
+that needs its own:
+
+- ``own_spec`` derives a spec from a shipped one with every name that could collide replaced;
+- ``create_database`` makes a database holding a service's schema (the spec's DDL from
+  ``pipeline/sources/<service>.sql``), readable by Debezium's role;
+- ``OwnConnectors.make`` does both and prepares the capture (signal and heartbeat tables, publication);
+  ``OwnConnectors.remove_all`` removes every trace: the connectors (deleted and gone), their slots
+  (released and dropped), their topics (change, heartbeat and owned notification topics) and databases.
+
+``tests.support.isolated_pipeline`` builds a whole pipeline on top of it.
 """
 
 from __future__ import annotations
@@ -13,8 +20,9 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import LiteralString
@@ -27,13 +35,62 @@ from cdcsync.debezium.connect_client import ConnectClient, ConnectorNotFound
 from cdcsync.debezium.connector_spec import ConnectorSpec, load_connector_specs, parse_connector_spec
 from cdcsync.debezium.publications import prepare_capture
 from cdcsync.debezium.signals import ensure_signal_table
+from cdcsync.debezium.snapshot_notifications import NOTIFICATION_TOPIC_KEY
 from cdcsync.pipeline.settings import StackSettings
-from cdcsync.pipeline.sources.setup import schema_ddl
+from cdcsync.pipeline.sources.setup import ensure_source_schemas
 from cdcsync.pipeline.stack.endpoints import DEBEZIUM_ROLE, StackEndpoints
 from cdcsync.pipeline.stack.processes import wait_until
-from cdcsync.pipeline.targets import Targets
 
 _REMOVE_TIMEOUT_S = 60.0
+# A deleted connector's task may hold its slot a while (a long snapshot step); past this it is terminated.
+_SLOT_RELEASE_S = 120.0
+_HEARTBEAT_TOPIC_PREFIX = "__debezium-heartbeat"  # Debezium's default topic.heartbeat.prefix
+
+
+def own_spec(
+    shipped: ConnectorSpec,
+    token: str,
+    *,
+    notification_topic: str | None = None,
+    config: Mapping[str, str] | None = None,
+) -> ConnectorSpec:
+    """``shipped`` under names of its own, all derived from ``token`` (``[a-z0-9_]``, unique).
+
+    Connector name ``token`` with dashes; database, slot, publication and topic prefix ``token``;
+    topic-creation rules for its change topics, and for ``notification_topic`` when given (else the
+    shipped notification topic stays). ``config`` overrides keys last.
+    """
+    own = {
+        "database.dbname": token,
+        "slot.name": token,
+        "publication.name": token,
+        "topic.prefix": token,
+        "topic.creation.changes.include": re.escape(token) + r"\.public\..*",
+    }
+    if notification_topic is not None:
+        own[NOTIFICATION_TOPIC_KEY] = notification_topic
+        own["topic.creation.notifications.include"] = re.escape(notification_topic)
+    return ConnectorSpec(token.replace("_", "-"), {**shipped.config, **own, **(config or {})})
+
+
+def shipped_spec(service: str) -> ConnectorSpec:
+    """The shipped connector that captures ``service``'s database."""
+    return next(spec for spec in load_connector_specs() if spec.config["database.dbname"] == service)
+
+
+def create_database(endpoints: StackEndpoints, name: str, service: str | None) -> str:
+    """A new database, with ``service``'s schema readable by Debezium's role (or empty); its admin URL."""
+    with psycopg.connect(endpoints.admin_url(), autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = endpoints.admin_url(name)
+    if service is not None:
+        ensure_source_schemas(service, url)
+        role = sql.Identifier(DEBEZIUM_ROLE)
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(name), role))
+            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(role))
+            conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(role))
+    return url
 
 
 @dataclass(frozen=True)
@@ -44,6 +101,7 @@ class OwnConnector:
     file: Path  # its definition, for ``cdcsync connectors apply -f``
     service: str  # whose schema its database holds
     db_url: str  # its database, as the admin
+    notification_topic: str | None  # a notification topic of its own (deleted with it), or None for the shipped one
 
     @property
     def name(self) -> str:
@@ -68,10 +126,11 @@ class OwnConnector:
                 conn.execute(query, params)
 
     def slot(self) -> tuple[bool, str] | None:
-        """(active, confirmed_flush_lsn) of its slot, None when there is none."""
+        """(active, confirmed_flush_lsn) of its slot, None until it exists and has confirmed a position."""
         with psycopg.connect(self.db_url, autocommit=True) as conn:
             row = conn.execute(
-                "SELECT active, confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
+                "SELECT active, confirmed_flush_lsn::text FROM pg_replication_slots"
+                " WHERE slot_name = %s AND confirmed_flush_lsn IS NOT NULL",
                 (self.spec.slot_name,),
             ).fetchone()
         return None if row is None else (bool(row[0]), str(row[1]))
@@ -81,96 +140,113 @@ class OwnConnector:
         slot = self.slot()
         return slot if slot is not None and not slot[0] else None
 
+    def owns_topic(self, topic: str) -> bool:
+        """Whether ``topic`` is one of its change topics, its heartbeat topic or its own notification topic."""
+        prefix = self.spec.topic_prefix
+        heartbeat = f"{self.spec.config.get('topic.heartbeat.prefix', _HEARTBEAT_TOPIC_PREFIX)}.{prefix}"
+        return topic.startswith(f"{prefix}.") or topic in (heartbeat, self.notification_topic)
+
 
 class OwnConnectors:
-    """Makes own connectors; ``remove_all`` removes every one of them with all it left behind."""
+    """Makes own connectors and databases; ``remove_all`` removes them with all they left behind."""
 
-    def __init__(self, settings: StackSettings, targets: Targets, directory: Path) -> None:
+    def __init__(self, settings: StackSettings, directory: Path) -> None:
+        self._settings = settings
         self._endpoints = StackEndpoints(settings)
-        self._targets = targets
         self._directory = directory
-        self._made: list[OwnConnector] = []
-        self._shipped = {spec.config["database.dbname"]: spec for spec in load_connector_specs()}
+        self._connectors: list[OwnConnector] = []
+        self._databases: list[str] = []
 
     def make(
-        self, service: str = "course", *, publication: bool = True, config: Mapping[str, str] | None = None
+        self,
+        service: str = "course",
+        *,
+        publication: bool = True,
+        config: Mapping[str, str] | None = None,
+        token: str | None = None,
+        notification_topic: str | None = None,
     ) -> OwnConnector:
-        """A copy of ``service``'s shipped connector on a new database; ``config`` overrides keys.
+        """A copy of ``service``'s shipped connector on a new database; see ``own_spec`` for the arguments.
 
+        ``publication=False`` leaves the publication (and heartbeat table) out, for tests of its absence.
         The connector is only defined (its file written), not applied: the test applies it.
         """
-        suffix = uuid.uuid4().hex[:10]
-        name = f"cdcsync_own_{suffix}"
-        prefix = f"own_{suffix}"
-        shipped = self._shipped[service]
-        document = {
-            "name": f"cdcsync-own-{suffix}",
-            "config": {
-                **shipped.config,
-                "database.dbname": name,
-                "slot.name": name,
-                "publication.name": name,
-                "topic.prefix": prefix,
-                "topic.creation.changes.include": re.escape(prefix) + r"\.public\..*",
-                **(config or {}),
-            },
-        }
-        file = self._directory / f"{document['name']}.json"
-        file.write_text(json.dumps(document, indent=2), encoding="utf-8")
+        token = token or f"cdcsync_own_{uuid.uuid4().hex[:10]}"
+        spec = own_spec(shipped_spec(service), token, notification_topic=notification_topic, config=config)
+        self._directory.mkdir(parents=True, exist_ok=True)
+        file = self._directory / f"{spec.name}.json"
+        file.write_text(json.dumps({"name": spec.name, "config": dict(spec.config)}, indent=2), encoding="utf-8")
         spec = parse_connector_spec(file.read_text(encoding="utf-8"), str(file))
-        connector = OwnConnector(spec, file, service, self._endpoints.admin_url(name))
-        self._made.append(connector)  # before the database exists, so a failed set-up is cleaned up too
-        self._create_database(connector, publication)
-        return connector
-
-    def remove_all(self) -> None:
-        with ConnectClient(self._targets.connect_url) as client:
-            for connector in self._made:
-                _remove(client, self._targets, self._endpoints, connector)
-        self._made.clear()
-
-    def _create_database(self, connector: OwnConnector, publication: bool) -> None:
-        with psycopg.connect(self._endpoints.admin_url(), autocommit=True, connect_timeout=10) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(connector.database)))
-        role = sql.Identifier(DEBEZIUM_ROLE)
-        with psycopg.connect(connector.db_url, connect_timeout=10) as conn:
-            conn.execute(sql.SQL(schema_ddl(connector.service)))
-            conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(connector.database), role))
-            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(role))
-            conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(role))
+        connector = OwnConnector(spec, file, service, self._endpoints.admin_url(token), notification_topic)
+        self._connectors.append(connector)  # before the database exists, so a failed set-up is cleaned up too
+        self.database(service, name=connector.database)
         if publication:
             connector.create_publication()
         else:
             ensure_signal_table(connector.db_url, connector.spec, DEBEZIUM_ROLE)
+        return connector
+
+    def database(self, service: str | None, *, name: str | None = None) -> str:
+        """A new database of its own, with ``service``'s schema (or empty), dropped by ``remove_all``; its
+        admin URL."""
+        name = name or f"cdcsync_own_{uuid.uuid4().hex[:10]}"
+        self._databases.append(name)
+        return create_database(self._endpoints, name, service)
+
+    def remove_all(self) -> None:
+        """Every connector deleted and gone, then its slot released and dropped, its topics deleted, and
+        every database dropped. Raises ``TimeoutError`` naming what did not go."""
+        names = {connector.name for connector in self._connectors}
+        with ConnectClient(self._settings.connect_url) as client:
+            for name in names:
+                with contextlib.suppress(ConnectorNotFound):
+                    client.delete_connector(name)
+            wait_until(lambda: not names & set(client.list_connectors()), _REMOVE_TIMEOUT_S, "own connectors gone")
+        existing = self._existing_databases()
+        for connector in self._connectors:
+            if connector.database in existing:
+                _drop_slot(connector.db_url, connector.spec.slot_name)
+        connectors = tuple(self._connectors)
+        delete_topics(self._settings.kafka_bootstrap, lambda topic: any(c.owns_topic(topic) for c in connectors))
+        with psycopg.connect(self._endpoints.admin_url(), autocommit=True) as conn:
+            for name in self._databases:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        self._connectors.clear()
+        self._databases.clear()
+
+    def _existing_databases(self) -> set[str]:
+        with psycopg.connect(self._endpoints.admin_url(), autocommit=True) as conn:
+            rows = conn.execute("SELECT datname FROM pg_database WHERE datname = ANY(%s)", (self._databases,))
+            return {str(name) for (name,) in rows}
 
 
-def _remove(client: ConnectClient, targets: Targets, endpoints: StackEndpoints, connector: OwnConnector) -> None:
-    with contextlib.suppress(ConnectorNotFound):
-        client.delete_connector(connector.name)
-    wait_until(
-        lambda: connector.name not in client.list_connectors(), _REMOVE_TIMEOUT_S, f"{connector.name} to be deleted"
-    )
+def _drop_slot(db_url: str, slot: str) -> None:
+    """Drop a logical slot (from its own database) once no walsender holds it. A deleted connector's task
+    still holding it after ``_SLOT_RELEASE_S`` is terminated."""
+    patience = time.monotonic() + _SLOT_RELEASE_S
 
-    def slot_dropped() -> bool:
-        with psycopg.connect(connector.db_url, autocommit=True) as conn:
-            conn.execute(
-                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
-                " WHERE slot_name = %s AND NOT active",
-                (connector.spec.slot_name,),
-            )
-            found = conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (connector.spec.slot_name,))
-            return found.fetchone() is None
+    def dropped() -> bool:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            row = conn.execute("SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
+            if row is None:
+                return True
+            if row[0] is None:
+                try:
+                    conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+                except psycopg.errors.ObjectInUse:  # taken again since the query above
+                    return False
+                return True
+            if time.monotonic() > patience:
+                conn.execute("SELECT pg_terminate_backend(%s)", (row[0],))
+            return False
 
-    wait_until(slot_dropped, _REMOVE_TIMEOUT_S, f"slot {connector.spec.slot_name} to be released and dropped")
-    with psycopg.connect(endpoints.admin_url(), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(connector.database)))
-    _delete_topics(targets.kafka_bootstrap_servers, connector.spec.topic_prefix)
+    wait_until(dropped, _SLOT_RELEASE_S + _REMOVE_TIMEOUT_S, f"slot {slot} to be released and dropped", interval=0.5)
 
 
-def _delete_topics(bootstrap_servers: str, prefix: str) -> None:
-    """Its change topics (``<prefix>.*``) and its heartbeat topic (``*.<prefix>``)."""
+def delete_topics(bootstrap_servers: str, selected: Callable[[str], bool]) -> None:
+    """Delete the existing topics ``selected`` picks, waiting for each deletion."""
     admin = AdminClient({"bootstrap.servers": bootstrap_servers})
-    topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(f"{prefix}.") or t.endswith(f".{prefix}")]
+    topics = sorted(topic for topic in admin.list_topics(timeout=10).topics if selected(topic))
     if topics:
         for future in admin.delete_topics(topics, operation_timeout=30).values():
             future.result()
