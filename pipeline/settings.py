@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cdcsync.pipeline.errors import ConfigError
+from cdcsync.sink.http_server import ListenAddress, parse_listen_address
 
 LOOPBACK = "127.0.0.1"
 
@@ -67,6 +68,7 @@ class StackSettings:
     password: str = field(repr=False)  # a secret: never in a repr or a log line
     postgres_binaries: str  # "auto" | "embedded" | "system"
     host: str = LOOPBACK
+    sink_http_port_setting: int | None = None  # CDCSYNC_SINK_HTTP_PORT; see sink_http_port
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StackSettings:
@@ -80,12 +82,14 @@ class StackSettings:
             connect_port=_port(env, "CDCSYNC_CONNECT_PORT", 18083),
             password=env.get("CDCSYNC_STACK_PASSWORD") or LOCAL_STACK_DEFAULT_PASSWORD,
             postgres_binaries=_choice(env, "CDCSYNC_POSTGRES", "auto", ("auto", "embedded", "system")),
+            sink_http_port_setting=_port(env, "CDCSYNC_SINK_HTTP_PORT", 0) or None,
         )
         ports = {
             "CDCSYNC_PG_PORT": settings.postgres_port,
             "CDCSYNC_KAFKA_PORT": settings.kafka_port,
             "CDCSYNC_KAFKA_CONTROLLER_PORT": settings.kafka_controller_port,
             "CDCSYNC_CONNECT_PORT": settings.connect_port,
+            "CDCSYNC_SINK_HTTP_PORT": settings.sink_http_port,
         }
         seen: dict[int, str] = {}
         for key, port in ports.items():
@@ -102,6 +106,16 @@ class StackSettings:
     def connect_url(self) -> str:
         return f"http://{self.host}:{self.connect_port}"
 
+    @property
+    def sink_http_port(self) -> int:
+        """The background sink's /metrics port: CDCSYNC_SINK_HTTP_PORT, else Connect's port + 7
+        (18090 for the demo stack), so a stack on other ports never collides with it."""
+        return self.sink_http_port_setting or self.connect_port + 7
+
+    @property
+    def sink_http(self) -> ListenAddress:
+        return ListenAddress(self.host, self.sink_http_port)
+
 
 @dataclass(frozen=True)
 class SinkSettings:
@@ -113,6 +127,8 @@ class SinkSettings:
     dead_letter_topic: str
     batch_max_messages: int
     batch_max_wait_ms: int
+    http: ListenAddress | None = None  # CDCSYNC_SINK_HTTP: /metrics, /livez, /readyz
+    ready_max_lag_s: float = 120.0  # CDCSYNC_SINK_READY_MAX_LAG_S: /readyz fails above this lag
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SinkSettings:
@@ -138,4 +154,18 @@ class SinkSettings:
             dead_letter_topic=env.get("CDCSYNC_DLQ_TOPIC") or "cdcsync.calendar.dlq",
             batch_max_messages=_positive_int(env, "CDCSYNC_SINK_BATCH_MAX", 5000),
             batch_max_wait_ms=_positive_int(env, "CDCSYNC_SINK_BATCH_WAIT_MS", 200),
+            http=_listen_address(env, "CDCSYNC_SINK_HTTP"),
+            ready_max_lag_s=_positive_int(env, "CDCSYNC_SINK_READY_MAX_LAG_S", 120),
         )
+
+
+def _listen_address(env: Mapping[str, str], key: str) -> ListenAddress | None:
+    raw = env.get(key)
+    if not raw:
+        return None
+    try:
+        return parse_listen_address(raw)
+    except ValueError as exc:
+        raise ConfigError(
+            key, str(exc), "set it to host:port, e.g. 127.0.0.1:18090 (0.0.0.0:8090 in a container)"
+        ) from None
