@@ -80,6 +80,11 @@ class HealthServer:
         self._thread.start()
         logger.info("serving /metrics, /livez and /readyz on %s", self.address.url)
 
+    @property
+    def port(self) -> int:
+        """The port it listens on (the one the OS picked, for port 0)."""
+        return self.address.port if self._server is None else int(self._server.server_address[1])
+
     def close(self) -> None:
         if self._server is not None:
             self._server.shutdown()

@@ -41,12 +41,12 @@ class SinkTelemetry:
         self._outages = outages
         self._heartbeats = heartbeats
         self._ready_max_lag_s = ready_max_lag_s
-        self.lag = LagTracker()
-        self.metrics = SinkMetrics(self.lag, self._scrape_state)
-        self._server = None if http is None else HealthServer(http, self.metrics.registry, self.live, self.ready)
         self._started_at = time.monotonic()
         self._last_turn: float | None = None
         self._assigned: frozenset[tuple[str, int]] = frozenset()
+        self.lag = LagTracker()
+        self.metrics = SinkMetrics(self.lag, self._scrape_state)  # describes itself by collecting once
+        self._server = None if http is None else HealthServer(http, self.metrics.registry, self.live, self.ready)
 
     def start(self) -> None:
         if self._server is not None:
