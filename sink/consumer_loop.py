@@ -185,8 +185,8 @@ class _Session:
         """Consume and apply one batch; None if there was nothing to apply (or it must be read again)."""
         settings = self._settings
         messages = consumer.consume(settings.batch_max_messages, settings.batch_max_wait_ms / 1000)
-        self._telemetry.turned(consumer, messages)
         batch, letters, message_errors = collect_batch(messages, self._routing)
+        self._telemetry.turned(consumer, messages, batch)
         self._note_kafka_errors(consumer, [*self._client_errors, *message_errors], bool(messages))
         self._client_errors.clear()
         if self._reposition:

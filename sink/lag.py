@@ -6,9 +6,10 @@ Definitions (``now`` is the scrape's wall clock):
   applied (stored in the calendar database, in the batch's transaction).
 - **lag in seconds**: how long ago the oldest change the calendar does not show
   yet was written.
-  - Messages pending: ``now`` minus the time Kafka stamped the oldest consumed,
-    unapplied message; before the sink has fetched it, ``now`` minus the newest
-    source time the partition is known complete up to (an upper bound).
+  - Messages pending: ``now`` minus the source commit time of the oldest consumed,
+    unapplied message (its Kafka time if it carries no change); before the sink
+    has fetched it, ``now`` minus the newest source time the partition is known
+    complete up to (an upper bound).
   - Caught up, and the source's latest heartbeat is recent: the heartbeat's
     delivery delay (read minus emitted), near 0 on a live, idle pipeline. Debezium
     emits heartbeats behind the changes it has read, so nothing older is missing.
@@ -40,7 +41,7 @@ class _Partition:
     high: int | None = None
     newest_applied_commit: float | None = None  # epoch seconds
     complete_as_of: float | None = None  # every change written up to this time is applied
-    pending_since: float | None = None  # Kafka time of the oldest consumed, unapplied message
+    pending_since: float | None = None  # time of the oldest consumed, unapplied message
 
 
 @dataclass(frozen=True)
@@ -85,12 +86,12 @@ class LagTracker:
                     self._partitions[tp].low, self._partitions[tp].high = low, high
 
     def consumed(self, oldest: Mapping[TopicPartition, float]) -> None:
-        """Kafka times of the oldest message of each partition in a consumed batch, not applied yet."""
+        """The time of the oldest message of each partition in a consumed batch, not applied yet."""
         with self._lock:
-            for tp, stamped_at in oldest.items():
+            for tp, written_at in oldest.items():
                 state = self._partitions.get(tp)
-                if state is not None and state.pending_since is None:
-                    state.pending_since = stamped_at
+                if state is not None:
+                    state.pending_since = min(written_at, state.pending_since or written_at)
 
     def applied(
         self, next_offsets: Mapping[TopicPartition, int], newest_commit: Mapping[TopicPartition, float]

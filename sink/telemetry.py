@@ -62,8 +62,11 @@ class SinkTelemetry:
         self.lag.assigned({(p.topic, p.partition): (p.offset if p.offset >= 0 else None) for p in positions})
         self._assigned = frozenset((p.topic, p.partition) for p in positions)
 
-    def turned(self, consumer: Consumer, messages: Sequence[Message]) -> None:
-        """Once per loop turn, right after ``consume``: assignment, watermarks, pending messages, heartbeats."""
+    def turned(self, consumer: Consumer, messages: Sequence[Message], batch: ChangeBatch) -> None:
+        """Once per loop turn, after ``consume``: assignment, watermarks, pending messages, heartbeats.
+
+        A pending message's time is its change's source commit, else (a tombstone, a dead letter) its Kafka time.
+        """
         self._last_turn = time.monotonic()
         assignment = consumer.assignment()
         current = frozenset((p.topic, p.partition) for p in assignment)
@@ -78,6 +81,7 @@ class SinkTelemetry:
                 continue
         self.lag.watermarks(marks)
         self.lag.consumed(_oldest_timestamps(messages))
+        self.lag.consumed({tp: min(times).timestamp() for tp, times in batch.commit_times.items() if times})
         try:
             self.lag.heartbeats(self._heartbeats.poll())
         except KafkaException as exc:  # informational: the next turn tries again
