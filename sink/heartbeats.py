@@ -30,6 +30,7 @@ HEARTBEAT_TOPIC_PREFIX = "__debezium-heartbeat."
 # librdkafka's logical offset "n records before the end" is OFFSET_TAIL_BASE - n.
 _OFFSET_TAIL_BASE = -2000
 _DISCOVER_EVERY_S = 5.0
+_NO_TIMESTAMP = 0  # confluent_kafka.TIMESTAMP_NOT_AVAILABLE
 
 
 def source_of_topic(topic: str) -> str:
@@ -45,11 +46,11 @@ def heartbeat_topic(source: str) -> str:
 @dataclass(frozen=True)
 class Heartbeat:
     source: str  # the connector's topic.prefix
-    emitted_at: float  # epoch seconds, the record's ts_ms
-    received_at: float  # epoch seconds, when the sink read it
+    emitted_at: float  # epoch seconds, the record's ts_ms (Debezium's clock)
+    written_at: float  # epoch seconds, the record's Kafka timestamp (when Connect produced it)
 
 
-def decode_heartbeat(topic: str, value: bytes | None, received_at: float) -> Heartbeat | None:
+def decode_heartbeat(topic: str, value: bytes | None, written_at: float) -> Heartbeat | None:
     """A heartbeat record's value (JSON, with or without a schema envelope); None if it is not one."""
     if not topic.startswith(HEARTBEAT_TOPIC_PREFIX) or value is None:
         return None
@@ -62,7 +63,7 @@ def decode_heartbeat(topic: str, value: bytes | None, received_at: float) -> Hea
     ts_ms = document.get("ts_ms") if isinstance(document, dict) else None
     if not isinstance(ts_ms, int) or isinstance(ts_ms, bool):
         return None
-    return Heartbeat(topic.removeprefix(HEARTBEAT_TOPIC_PREFIX), ts_ms / 1000, received_at)
+    return Heartbeat(topic.removeprefix(HEARTBEAT_TOPIC_PREFIX), ts_ms / 1000, written_at)
 
 
 class HeartbeatReader:
@@ -88,10 +89,9 @@ class HeartbeatReader:
             self._discover(self._consumer)
         if not self._assigned:
             return []
-        received_at = time.time()
         beats = []
         for message in self._consumer.consume(500, 0):
-            beat = _heartbeat_of(message, received_at)
+            beat = _heartbeat_of(message)
             if beat is not None:
                 beats.append(beat)
         return beats
@@ -123,7 +123,7 @@ class HeartbeatReader:
             logger.info("reading heartbeats of %s", ", ".join(found))
 
 
-def _heartbeat_of(message: Message, received_at: float) -> Heartbeat | None:
+def _heartbeat_of(message: Message) -> Heartbeat | None:
     if message.error() is not None:
         logger.debug("heartbeat consumer: %s", message.error())
         return None
@@ -131,4 +131,5 @@ def _heartbeat_of(message: Message, received_at: float) -> Heartbeat | None:
     value = message.value()
     if topic is None or not isinstance(value, bytes | None):
         return None
-    return decode_heartbeat(topic, value, received_at)
+    kind, ms = message.timestamp()
+    return decode_heartbeat(topic, value, ms / 1000 if kind != _NO_TIMESTAMP else time.time())

@@ -10,9 +10,10 @@ Definitions (``now`` is the scrape's wall clock):
     unapplied message (its Kafka time if it carries no change); before the sink
     has fetched it, ``now`` minus the newest source time the partition is known
     complete up to (an upper bound).
-  - Caught up, and the source's latest heartbeat is recent: the heartbeat's
-    delivery delay (read minus emitted), near 0 on a live, idle pipeline. Debezium
-    emits heartbeats behind the changes it has read, so nothing older is missing.
+  - Caught up, and the source's latest heartbeat is recent: that heartbeat's way
+    from Debezium into Kafka (its Kafka time minus its ``ts_ms``), the delay every
+    change also has; near 0 on a live, idle pipeline. Debezium emits heartbeats
+    behind the changes it has read, so nothing older is missing.
   - Caught up, no recent heartbeat (the connector stalled, or heartbeats are off):
     ``now`` minus the newest source time known complete, growing, since the sink
     cannot vouch for the source.
@@ -143,8 +144,8 @@ class LagTracker:
             since = state.pending_since if state.pending_since is not None else state.complete_as_of
             return None if since is None else max(0.0, now - since)
         beat = self._heartbeats.get(source)
-        if beat is not None and now - beat.received_at <= self._stale_after:
-            return max(0.0, beat.received_at - beat.emitted_at)
+        if beat is not None and now - beat.emitted_at <= self._stale_after:
+            return max(0.0, beat.written_at - beat.emitted_at)
         return None if state.complete_as_of is None else max(0.0, now - state.complete_as_of)
 
 

@@ -163,11 +163,13 @@ class _ScrapeTimeCollector(Collector):
             HEARTBEAT_AGE, "Seconds since the source's latest Debezium heartbeat was emitted.", labels=["source"]
         )
         beat_delay = GaugeMetricFamily(
-            HEARTBEAT_DELAY, "Seconds from the latest heartbeat's emission to the sink reading it.", labels=["source"]
+            HEARTBEAT_DELAY,
+            "Seconds from the latest heartbeat's emission by Debezium to its write into Kafka.",
+            labels=["source"],
         )
         for source, beat in sorted(self._lag.latest_heartbeats().items()):
             beat_age.add_metric([source], max(0.0, now - beat.emitted_at))
-            beat_delay.add_metric([source], max(0.0, beat.received_at - beat.emitted_at))
+            beat_delay.add_metric([source], max(0.0, beat.written_at - beat.emitted_at))
         yield from (beat_age, beat_delay)
         yield from self._daemon_state()
 

@@ -48,7 +48,7 @@ def test_topic_names() -> None:
     [b'{"ts_ms": 1800000000500}', b'{"schema": {}, "payload": {"ts_ms": 1800000000500}}'],
 )
 def test_heartbeat_decodes_with_or_without_schema(value: bytes) -> None:
-    beat = decode_heartbeat("__debezium-heartbeat.course", value, received_at=T0 + 1)
+    beat = decode_heartbeat("__debezium-heartbeat.course", value, written_at=T0 + 1)
     assert beat == Heartbeat("course", T0 + 0.5, T0 + 1)
 
 
@@ -63,7 +63,7 @@ def test_heartbeat_decodes_with_or_without_schema(value: bytes) -> None:
     ],
 )
 def test_what_is_not_a_heartbeat(topic: str, value: bytes | None) -> None:
-    assert decode_heartbeat(topic, value, received_at=T0) is None
+    assert decode_heartbeat(topic, value, written_at=T0) is None
 
 
 def test_pending_messages_lag_since_the_oldest_consumed_one() -> None:
@@ -88,29 +88,35 @@ def test_applying_clears_pending_and_records_the_newest_commit() -> None:
 def test_idle_caught_up_pipeline_with_live_heartbeats_lags_by_their_delivery_delay() -> None:
     tracker = tracker_at(applied=15, high=15)
     tracker.applied({LECTURES: 15}, {LECTURES: T0 - 600})
-    tracker.heartbeats([Heartbeat("course", emitted_at=T0 + 590, received_at=T0 + 590.05)])
+    tracker.heartbeats([Heartbeat("course", emitted_at=T0 + 590, written_at=T0 + 590.05)])
     lag = only(tracker, now=T0 + 599)
     assert lag.seconds == pytest.approx(0.05)
     assert lag.newest_applied_commit_age == pytest.approx(1199)
 
 
+def test_a_heartbeat_read_late_still_measures_only_its_way_into_kafka() -> None:
+    tracker = tracker_at(applied=15, high=15)
+    tracker.heartbeats([Heartbeat("course", emitted_at=T0, written_at=T0 + 0.3)])  # the tail record, read at start
+    assert only(tracker, now=T0 + 9).seconds == pytest.approx(0.3)
+
+
 def test_stale_heartbeats_make_lag_grow_from_the_last_one_that_found_the_partition_caught_up() -> None:
     tracker = tracker_at(applied=15, high=15)
-    tracker.heartbeats([Heartbeat("course", emitted_at=T0, received_at=T0)])
+    tracker.heartbeats([Heartbeat("course", emitted_at=T0, written_at=T0)])
     assert only(tracker, now=T0 + 31).seconds == pytest.approx(31)
 
 
 def test_a_heartbeat_does_not_complete_a_partition_that_is_behind() -> None:
     tracker = tracker_at(applied=10, high=15)
     tracker.applied({LECTURES: 10}, {LECTURES: T0})
-    tracker.heartbeats([Heartbeat("course", emitted_at=T0 + 50, received_at=T0 + 50)])
+    tracker.heartbeats([Heartbeat("course", emitted_at=T0 + 50, written_at=T0 + 50)])
     tracker.watermarks({LECTURES: (0, 16)})
     assert only(tracker, now=T0 + 60).seconds == pytest.approx(60)  # since the newest commit, not the heartbeat
 
 
 def test_heartbeats_of_another_source_do_not_count() -> None:
     tracker = tracker_at(applied=15, high=15)
-    tracker.heartbeats([Heartbeat("assignment", emitted_at=T0, received_at=T0)])
+    tracker.heartbeats([Heartbeat("assignment", emitted_at=T0, written_at=T0)])
     assert only(tracker, now=T0 + 1).seconds is None
 
 
@@ -160,7 +166,7 @@ def scrape(metrics: SinkMetrics) -> dict[str, list[tuple[dict[str, str], float]]
 def metrics() -> SinkMetrics:
     tracker = tracker_at(applied=15, high=15)
     tracker.applied({LECTURES: 15}, {LECTURES: T0 - 1})
-    tracker.heartbeats([Heartbeat("course", emitted_at=T0, received_at=T0)])
+    tracker.heartbeats([Heartbeat("course", emitted_at=T0, written_at=T0)])
     state = ScrapeState(5, {"kafka": True, "calendar database": False}, {"calendar database": 2}, False, 0.1)
     return SinkMetrics(tracker, lambda: state)
 
