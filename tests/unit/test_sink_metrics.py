@@ -8,15 +8,17 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from click.testing import CliRunner
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from cdcsync.pipeline.cli import cli
 from cdcsync.pipeline.errors import ConfigError
 from cdcsync.pipeline.settings import SinkSettings, StackSettings
 from cdcsync.sink.calendar_writer import BatchResult
 from cdcsync.sink.health import Verdict, liveness, readiness
 from cdcsync.sink.heartbeats import Heartbeat, decode_heartbeat, heartbeat_topic, source_of_topic
-from cdcsync.sink.http_server import HealthServer, ListenAddress, parse_listen_address
+from cdcsync.sink.http_server import HealthServer, HttpAddressInUse, ListenAddress, parse_listen_address
 from cdcsync.sink.lag import LagTracker, PartitionLag
 from cdcsync.sink.metrics import METRIC_NAMES, PROCESS_METRIC_PREFIXES, ScrapeState, SinkMetrics
 
@@ -245,3 +247,22 @@ def test_http_endpoints(server: HealthServer) -> None:
     assert status == 200
     assert "cdcsync_sink_lag_seconds{" in body
     assert get(server, "/nope")[0] == 404
+
+
+def test_a_taken_port_stops_the_sink_with_exit_code_2(server: HealthServer, metrics: SinkMetrics) -> None:
+    second = HealthServer(
+        ListenAddress("127.0.0.1", server.port),
+        metrics.registry,
+        live=lambda: Verdict(True, ""),
+        ready=lambda: Verdict(True, ""),
+    )
+    with pytest.raises(HttpAddressInUse, match=f"cannot listen on 127.0.0.1:{server.port}") as raised:
+        second.start()
+    assert raised.value.exit_code == 2
+
+
+def test_sink_run_help_names_the_http_variable() -> None:
+    result = CliRunner().invoke(cli, ["sink", "run", "--help"])
+    assert result.exit_code == 0
+    assert "--http HOST:PORT" in result.output
+    assert "CDCSYNC_SINK_HTTP" in result.output
