@@ -228,7 +228,9 @@ class _Session:
 
     def _on_assign(self, client: Consumer, partitions: list[TopicPartition]) -> None:
         try:
-            stored = self._calendar.load_offsets([(p.topic, p.partition) for p in partitions])
+            wanted = [(p.topic, p.partition) for p in partitions]
+            stored = self._calendar.load_offsets(wanted)
+            newest_commits = self._calendar.load_newest_commits(wanted)
         except CalendarDatabaseUnavailable as exc:
             # Where to start is in the database: hold the partitions until it is back.
             self._outages.lost(exc)
@@ -239,7 +241,7 @@ class _Session:
             return
         for p in partitions:
             p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
-        self._telemetry.assigned(partitions)
+        self._telemetry.assigned(partitions, newest_commits)
         logger.info("assigned %s", _positions(partitions))
         client.assign(partitions)
 

@@ -70,8 +70,13 @@ class LagTracker:
         self._partitions: dict[TopicPartition, _Partition] = {}
         self._heartbeats: dict[str, Heartbeat] = {}
 
-    def assigned(self, positions: Mapping[TopicPartition, int | None]) -> None:
-        """The assignment and where each partition resumes (its stored offset; None if none)."""
+    def assigned(
+        self,
+        positions: Mapping[TopicPartition, int | None],
+        newest_commits: Mapping[TopicPartition, float] | None = None,
+    ) -> None:
+        """The assignment, where each partition resumes (its stored offset; None if none), and the newest
+        source commit it had applied (stored with the offsets)."""
         with self._lock:
             self._partitions = {
                 tp: self._partitions.get(tp) or _Partition(applied_next=offset) for tp, offset in positions.items()
@@ -79,6 +84,11 @@ class LagTracker:
             for tp, offset in positions.items():
                 if offset is not None:
                     self._partitions[tp].applied_next = offset
+            for tp, committed in (newest_commits or {}).items():
+                state = self._partitions.get(tp)
+                if state is not None and state.newest_applied_commit is None:
+                    state.newest_applied_commit = committed
+                    state.complete_as_of = max(committed, state.complete_as_of or committed)
 
     def watermarks(self, marks: Mapping[TopicPartition, tuple[int, int]]) -> None:
         with self._lock:

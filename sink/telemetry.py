@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
@@ -57,9 +58,15 @@ class SinkTelemetry:
         if self._server is not None:
             self._server.close()
 
-    def assigned(self, positions: Sequence[TopicPartition]) -> None:
-        """Partitions (re)starting at their stored offsets (a negative, logical offset: none stored)."""
-        self.lag.assigned({(p.topic, p.partition): (p.offset if p.offset >= 0 else None) for p in positions})
+    def assigned(
+        self, positions: Sequence[TopicPartition], newest_commits: Mapping[tuple[str, int], datetime] | None = None
+    ) -> None:
+        """Partitions (re)starting at their stored offsets (a negative, logical offset: none stored),
+        and the newest source commit each had applied."""
+        self.lag.assigned(
+            {(p.topic, p.partition): (p.offset if p.offset >= 0 else None) for p in positions},
+            {tp: committed.timestamp() for tp, committed in (newest_commits or {}).items()},
+        )
         self._assigned = frozenset((p.topic, p.partition) for p in positions)
 
     def turned(self, consumer: Consumer, messages: Sequence[Message], batch: ChangeBatch) -> None:

@@ -266,3 +266,12 @@ def test_sink_run_help_names_the_http_variable() -> None:
     assert result.exit_code == 0
     assert "--http HOST:PORT" in result.output
     assert "CDCSYNC_SINK_HTTP" in result.output
+
+
+def test_newest_commit_stored_with_the_offsets_counts_after_a_restart() -> None:
+    tracker = LagTracker()
+    tracker.assigned({LECTURES: 15}, {LECTURES: T0 - 30})
+    tracker.watermarks({LECTURES: (0, 15)})
+    lag = only(tracker, now=T0)
+    assert lag.newest_applied_commit_age == pytest.approx(30)
+    assert lag.seconds == pytest.approx(30)  # no heartbeat yet: complete up to that commit, no further
