@@ -90,14 +90,8 @@ class SinkDaemon:
     def run(self, stop: threading.Event, max_batches: int | None = None) -> SinkRunStats:
         outages = Outages(self._state_file)
         telemetry = self._telemetry(outages)
-        session = _Session(
-            self._settings,
-            self._routing,
-            self._offsets,
-            outages,
-            Reconnector(self._policy, outages, stop),
-            telemetry=telemetry,
-        )
+        reconnect = Reconnector(self._policy, outages, stop)
+        session = _Session(self._settings, self._routing, self._offsets, outages, reconnect, telemetry=telemetry)
         stats = SinkRunStats()
         consumer: Consumer | None = None
         try:

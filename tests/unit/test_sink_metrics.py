@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -15,12 +16,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from cdcsync.pipeline.cli import cli
 from cdcsync.pipeline.errors import ConfigError
 from cdcsync.pipeline.settings import SinkSettings, StackSettings
+from cdcsync.pipeline.status_report import render_sink_reading, sink_metrics_section
 from cdcsync.sink.calendar_writer import BatchResult
 from cdcsync.sink.health import Verdict, liveness, readiness
 from cdcsync.sink.heartbeats import Heartbeat, decode_heartbeat, heartbeat_topic, source_of_topic
 from cdcsync.sink.http_server import HealthServer, HttpAddressInUse, ListenAddress, parse_listen_address
 from cdcsync.sink.lag import LagTracker, PartitionLag
 from cdcsync.sink.metrics import METRIC_NAMES, PROCESS_METRIC_PREFIXES, ScrapeState, SinkMetrics
+from cdcsync.sink.metrics_reader import read_sink_metrics
 
 LECTURES = ("course.public.lectures", 0)
 ASSIGNMENTS = ("assignment.public.assignments", 0)
@@ -275,3 +278,25 @@ def test_newest_commit_stored_with_the_offsets_counts_after_a_restart() -> None:
     lag = only(tracker, now=T0)
     assert lag.newest_applied_commit_age == pytest.approx(30)
     assert lag.seconds == pytest.approx(30)  # no heartbeat yet: complete up to that commit, no further
+
+
+def test_status_reads_and_renders_what_the_sink_serves(server: HealthServer) -> None:
+    reading = read_sink_metrics(f"http://127.0.0.1:{server.port}")
+    assert not reading.ready
+    assert reading.readiness == "not ready: calendar database unavailable"
+    (partition,) = reading.partitions
+    assert (partition.topic, partition.lag_messages) == (LECTURES[0], 0)
+    assert set(reading.heartbeat_ages) == {"course"}
+    assert reading.reconnects == {"calendar database": 2, "kafka": 0}
+    lines = render_sink_reading(reading)
+    assert lines[0].endswith("; not ready: calendar database unavailable):")
+    assert "course.public.lectures[0]" in lines[1]
+    assert "source heartbeats: course" in lines[2]
+
+
+def test_status_says_when_the_sink_does_not_answer() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    lines = sink_metrics_section(f"http://127.0.0.1:{port}")
+    assert lines[1] == "  unavailable: ConnectionError"
