@@ -287,7 +287,7 @@ def test_status_reads_and_renders_what_the_sink_serves(server: HealthServer) -> 
     (partition,) = reading.partitions
     assert (partition.topic, partition.lag_messages) == (LECTURES[0], 0)
     assert set(reading.heartbeat_ages) == {"course"}
-    assert reading.reconnects == {"calendar database": 2, "kafka": 0}
+    assert reading.reconnects == {"calendar database": 2}
     lines = render_sink_reading(reading)
     assert lines[0].endswith("; not ready: calendar database unavailable):")
     assert "course.public.lectures[0]" in lines[1]
