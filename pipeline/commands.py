@@ -11,7 +11,7 @@ from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.status_report import status_lines
 from cdcsync.pipeline.targets import Targets
 from cdcsync.pipeline.verification.reports import render_report
-from cdcsync.sink.http_server import parse_listen_address
+from cdcsync.sink.http_address import parse_listen_address
 
 
 def _step(what: str, seconds: float) -> None:

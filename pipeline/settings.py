@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cdcsync.pipeline.errors import ConfigError
-from cdcsync.sink.http_server import ListenAddress, parse_listen_address
+from cdcsync.sink.http_address import ListenAddress, parse_listen_address
 
 LOOPBACK = "127.0.0.1"
 

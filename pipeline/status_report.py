@@ -19,7 +19,7 @@ from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.stack.local_stack import LocalStack
 from cdcsync.pipeline.targets import Targets
 from cdcsync.sink.background import BackgroundSink
-from cdcsync.sink.http_server import ListenAddress
+from cdcsync.sink.http_address import ListenAddress
 from cdcsync.sink.metrics_reader import SinkReading, read_sink_metrics
 from cdcsync.sink.progress import PartitionProgress, read_progress
 

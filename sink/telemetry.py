@@ -20,7 +20,8 @@ from cdcsync.sink.change_batch import ChangeBatch
 from cdcsync.sink.errors import CalendarDatabaseUnavailable, KafkaUnavailable
 from cdcsync.sink.health import Verdict, liveness, readiness
 from cdcsync.sink.heartbeats import HeartbeatReader
-from cdcsync.sink.http_server import HealthServer, ListenAddress
+from cdcsync.sink.http_address import ListenAddress
+from cdcsync.sink.http_server import HealthServer
 from cdcsync.sink.lag import LagTracker
 from cdcsync.sink.metrics import ScrapeState, SinkMetrics
 from cdcsync.sink.reconnect import Outages

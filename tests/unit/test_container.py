@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from cdcsync.sink.http_server import parse_listen_address
+from cdcsync.sink.http_address import parse_listen_address
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"

@@ -20,7 +20,8 @@ from cdcsync.pipeline.status_report import render_sink_reading, sink_metrics_sec
 from cdcsync.sink.calendar_writer import BatchResult
 from cdcsync.sink.health import Verdict, liveness, readiness
 from cdcsync.sink.heartbeats import Heartbeat, decode_heartbeat, heartbeat_topic, source_of_topic
-from cdcsync.sink.http_server import HealthServer, HttpAddressInUse, ListenAddress, parse_listen_address
+from cdcsync.sink.http_address import ListenAddress, parse_listen_address
+from cdcsync.sink.http_server import HealthServer, HttpAddressInUse
 from cdcsync.sink.lag import LagTracker, PartitionLag
 from cdcsync.sink.metrics import METRIC_NAMES, PROCESS_METRIC_PREFIXES, ScrapeState, SinkMetrics
 from cdcsync.sink.metrics_reader import read_sink_metrics
