@@ -11,6 +11,7 @@ from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.status_report import status_lines
 from cdcsync.pipeline.targets import Targets
 from cdcsync.pipeline.verification.reports import render_report
+from cdcsync.sink.http_address import parse_listen_address
 
 
 def _step(what: str, seconds: float) -> None:
@@ -41,9 +42,20 @@ def down() -> None:
 
 @click.command()
 @click.option("--group", envvar="CDCSYNC_SINK_GROUP", show_envvar=True, default="cdcsync-calendar-sink")
-def status(group: str) -> None:
-    """The stack, the connectors, and the sink's lag and freshness per topic partition."""
-    for line in status_lines(StackSettings.from_env(), Targets.resolve(), group):
+@click.option(
+    "--sink-http",
+    envvar="CDCSYNC_SINK_HTTP",
+    show_envvar=True,
+    metavar="HOST:PORT",
+    help="The sink whose /metrics to read. Default: the local stack's background sink.",
+)
+def status(group: str, sink_http: str | None) -> None:
+    """The stack, the connectors, and the sink's lag (messages, seconds) per topic partition."""
+    try:
+        address = parse_listen_address(sink_http) if sink_http else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--sink-http / CDCSYNC_SINK_HTTP") from None
+    for line in status_lines(StackSettings.from_env(), Targets.resolve(), group, address):
         click.echo(line)
 
 

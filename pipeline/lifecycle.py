@@ -118,8 +118,12 @@ def bring_up(settings: StackSettings, step: Step, demo_data: bool = True, catch_
 
     started = time.monotonic()
     sink = BackgroundSink(settings.home)
-    started_now = sink.start(env=targets.sink_process_env())
-    step(f"sink: {'started' if started_now else 'already running'} (log: {sink.log_file})", time.monotonic() - started)
+    started_now = sink.start(env={**targets.sink_process_env(), "CDCSYNC_SINK_HTTP": str(settings.sink_http)})
+    step(
+        f"sink: {'started' if started_now else 'already running'} (log: {sink.log_file};"
+        f" metrics: {settings.sink_http.url}/metrics)",
+        time.monotonic() - started,
+    )
 
     started = time.monotonic()
     with ConnectClient(targets.connect_url) as client:

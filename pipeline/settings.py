@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cdcsync.errors import ConfigError
 from cdcsync.settings import choice_setting, port_setting
+from cdcsync.sink.http_address import ListenAddress
 
 LOOPBACK = "127.0.0.1"
 
@@ -35,6 +36,7 @@ class StackSettings:
     password: str = field(repr=False)  # a secret: never in a repr or a log line
     postgres_binaries: str  # "auto" | "embedded" | "system"
     host: str = LOOPBACK
+    sink_http_port_setting: int | None = None  # CDCSYNC_SINK_HTTP_PORT; see sink_http_port
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StackSettings:
@@ -48,12 +50,14 @@ class StackSettings:
             connect_port=port_setting(env, "CDCSYNC_CONNECT_PORT", 18083),
             password=env.get("CDCSYNC_STACK_PASSWORD") or LOCAL_STACK_DEFAULT_PASSWORD,
             postgres_binaries=choice_setting(env, "CDCSYNC_POSTGRES", "auto", ("auto", "embedded", "system")),
+            sink_http_port_setting=port_setting(env, "CDCSYNC_SINK_HTTP_PORT", 0) or None,
         )
         ports = {
             "CDCSYNC_PG_PORT": settings.postgres_port,
             "CDCSYNC_KAFKA_PORT": settings.kafka_port,
             "CDCSYNC_KAFKA_CONTROLLER_PORT": settings.kafka_controller_port,
             "CDCSYNC_CONNECT_PORT": settings.connect_port,
+            "CDCSYNC_SINK_HTTP_PORT": settings.sink_http_port,
         }
         seen: dict[int, str] = {}
         for key, port in ports.items():
@@ -69,3 +73,13 @@ class StackSettings:
     @property
     def connect_url(self) -> str:
         return f"http://{self.host}:{self.connect_port}"
+
+    @property
+    def sink_http_port(self) -> int:
+        """The background sink's /metrics port: CDCSYNC_SINK_HTTP_PORT, else Connect's port + 7
+        (18090 for the demo stack), so a stack on other ports never collides with it."""
+        return self.sink_http_port_setting or self.connect_port + 7
+
+    @property
+    def sink_http(self) -> ListenAddress:
+        return ListenAddress(self.host, self.sink_http_port)

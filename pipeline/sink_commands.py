@@ -44,7 +44,16 @@ def sink() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="A JSON file the daemon rewrites on each transition (running, reconnecting: what and since when).",
 )
-def run(bootstrap_servers: str | None, db_url: str | None, group: str | None, state_file: Path | None) -> None:
+@click.option(
+    "--http",
+    envvar="CDCSYNC_SINK_HTTP",
+    show_envvar=True,
+    metavar="HOST:PORT",
+    help="Serve /metrics, /livez and /readyz here (e.g. 0.0.0.0:8090). Unset: no HTTP endpoint.",
+)
+def run(
+    bootstrap_servers: str | None, db_url: str | None, group: str | None, state_file: Path | None, http: str | None
+) -> None:
     """Consume the change topics and keep the calendar equal to the rules, until SIGTERM or SIGINT.
 
     Without options, the local stack's Kafka and calendar database are used. Outages of
@@ -56,6 +65,7 @@ def run(bootstrap_servers: str | None, db_url: str | None, group: str | None, st
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
         "CDCSYNC_SINK_DB_URL": db_url,
         "CDCSYNC_SINK_GROUP": group,
+        "CDCSYNC_SINK_HTTP": http,
     }
     settings = targets.sink_settings(overrides={k: v for k, v in overrides.items() if v})
     stop = threading.Event()

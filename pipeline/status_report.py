@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import psycopg
+import requests
 from confluent_kafka import KafkaException
 
 from cdcsync.debezium.connect_client import ConnectClient
@@ -18,11 +19,18 @@ from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.stack.background_sink import BackgroundSink
 from cdcsync.pipeline.stack.local_stack import LocalStack
 from cdcsync.pipeline.targets import Targets, connector_placeholder_env
+from cdcsync.sink.http_address import ListenAddress
+from cdcsync.sink.metrics_reader import SinkReading, read_sink_metrics
 from cdcsync.sink.progress import PartitionProgress, read_progress
 
 
-def status_lines(settings: StackSettings, targets: Targets, group_id: str) -> list[str]:
-    """Every section renders on its own; a part that is down says so instead of failing the rest."""
+def status_lines(
+    settings: StackSettings, targets: Targets, group_id: str, sink_http: ListenAddress | None = None
+) -> list[str]:
+    """Every section renders on its own; a part that is down says so instead of failing the rest.
+
+    ``sink_http``: the sink whose /metrics to read; the local stack's background sink by default.
+    """
     parts = [*LocalStack(settings).status(), BackgroundSink(settings.home).status()]
     lines = [
         "stack:",
@@ -37,12 +45,53 @@ def status_lines(settings: StackSettings, targets: Targets, group_id: str) -> li
         lines.append(f"  unavailable: {exc}")
     lines.extend(initial_snapshot_section(targets))
     lines.extend(slot_health_section())
+    lines.extend(sink_metrics_section((sink_http or settings.sink_http).url))
     lines.extend(sink_progress_section(targets, group_id))
     return lines
 
 
+def sink_metrics_section(url: str) -> list[str]:
+    """The running sink's own numbers, as Prometheus scrapes them (lag in seconds uses Debezium's heartbeats)."""
+    try:
+        reading = read_sink_metrics(url)
+    except requests.RequestException as exc:
+        return [f"sink metrics ({url}/metrics):", f"  unavailable: {type(exc).__name__}"]
+    return render_sink_reading(reading)
+
+
+def render_sink_reading(reading: SinkReading) -> list[str]:
+    def number(value: float | None, unit: str = "", digits: int = 0) -> str:
+        return "-" if value is None else f"{value:.{digits}f}{unit}"
+
+    rows = [
+        (
+            f"{p.topic}[{p.partition}]",
+            number(p.lag_messages),
+            number(p.lag_seconds, "s", 2),
+            number(p.newest_commit_age, "s", 1),
+            number(p.latency_count),
+            number(p.mean_latency, "s", 2),
+        )
+        for p in reading.partitions
+    ]
+    beats = ", ".join(f"{source} {age:.1f}s ago" for source, age in sorted(reading.heartbeat_ages.items()))
+    totals = ", ".join(
+        f"{name.removeprefix('cdcsync_sink_').removesuffix('_total')} {value:.0f}"
+        for name, value in sorted(reading.totals.items())
+    )
+    reconnects = ", ".join(f"{dependency} {count:.0f}" for dependency, count in sorted(reading.reconnects.items()))
+    return [
+        f"sink metrics ({reading.url}/metrics; {reading.readiness}):",
+        format_table(
+            ("partition", "lag", "lag (s)", "newest commit age", "changes applied", "mean commit-to-apply"), rows
+        ),
+        f"  source heartbeats: {beats or 'none read yet'}",
+        f"  totals: {totals}; reconnects: {reconnects}",
+    ]
+
+
 def sink_progress_section(targets: Targets, group_id: str) -> list[str]:
-    """Per service and per topic partition: lag, freshness (age of the newest source commit applied), dead letters."""
+    """Per service and per topic partition, from the stored offsets: lag, age of the newest source commit applied."""
     try:
         progress = read_progress(targets.sink_db_url, targets.kafka_bootstrap_servers, group_id)
     except (CdcsyncError, psycopg.Error, KafkaException) as exc:
@@ -81,11 +130,19 @@ def sink_progress_section(targets: Targets, group_id: str) -> list[str]:
         for p in progress
     ]
     return [
-        "sink, per service (freshness = age of the newest source commit applied):",
-        format_table(("service", "lag", "freshness", "dead letters"), per_service),
-        "sink, per topic partition:",
+        "sink offsets stored, per service (newest commit age: not lag, it grows while a source is quiet):",
+        format_table(("service", "lag", "newest commit age", "dead letters"), per_service),
+        "sink offsets stored, per topic partition:",
         format_table(
-            ("partition", "next offset", "lag", "newest source commit", "freshness", "dead letters", "last applied"),
+            (
+                "partition",
+                "next offset",
+                "lag",
+                "newest source commit",
+                "newest commit age",
+                "dead letters",
+                "last applied",
+            ),
             per_partition,
         ),
     ]

@@ -11,4 +11,7 @@ Reading order for a newcomer:
 - ``calendar_database``: the connection, opened again after it drops; errors out as decisions.
 - ``reconnect``: backoff (tenacity) and the record of outages; ``sink_state``: the state file.
 - ``consumer_loop``: orchestrates Kafka, dead letters and the writer.
+- ``telemetry``: what the loop reports: ``heartbeats`` (Debezium's, read on the side), ``lag`` (per
+  partition, pure), ``metrics`` (Prometheus), ``health`` (live, ready), served by ``http_server``;
+  ``metrics_reader`` reads them back for ``cdcsync status``.
 """

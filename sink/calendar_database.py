@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -70,6 +71,12 @@ class CalendarDatabase:
         conn, _ = self._session()
         with self._decided():
             return self._offsets.load(conn, partitions)
+
+    def load_newest_commits(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, datetime]:
+        """The newest source commit applied, per given partition that has one."""
+        conn, _ = self._session()
+        with self._decided():
+            return self._offsets.load_newest_commits(conn, partitions)
 
     def apply(self, batch: ChangeBatch) -> BatchResult:
         """All or nothing. After ``CalendarDatabaseUnavailable`` the outcome is unknown (a lost

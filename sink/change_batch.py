@@ -50,6 +50,7 @@ class ChangeBatch:
         self._next_offsets: dict[TopicPartition, int] = {}
         self._dead_letters: dict[TopicPartition, int] = {}
         self._newest_commit: dict[TopicPartition, datetime] = {}
+        self._commit_times: dict[TopicPartition, list[datetime]] = defaultdict(list)
         self.message_count = 0
 
     def add(self, ref: MessageRef, event: ChangeEvent | TableTruncated | None) -> None:
@@ -63,6 +64,7 @@ class ChangeBatch:
         newest = self._newest_commit.get(partition)
         if newest is None or event.committed_at > newest:
             self._newest_commit[partition] = event.committed_at
+        self._commit_times[partition].append(event.committed_at)
         self._events.append(event)
 
     def add_dead_letter(self, ref: MessageRef) -> None:
@@ -109,6 +111,11 @@ class ChangeBatch:
     @property
     def dead_letters(self) -> dict[TopicPartition, int]:
         return dict(self._dead_letters)
+
+    @property
+    def commit_times(self) -> dict[TopicPartition, list[datetime]]:
+        """Per partition, the source commit time of each change consumed (for the latency histogram)."""
+        return dict(self._commit_times)
 
     @property
     def newest_commit(self) -> dict[TopicPartition, datetime]:

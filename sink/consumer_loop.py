@@ -39,11 +39,13 @@ from cdcsync.sink.errors import (
     SinkConfigInvalid,
     kafka_failure,
 )
-from cdcsync.sink.kafka_clients import admin_config, consumer_config, producer_config
+from cdcsync.sink.heartbeats import HeartbeatReader, source_of_topic
+from cdcsync.sink.kafka_clients import admin_config, consumer_config, heartbeat_consumer_config, producer_config
 from cdcsync.sink.offset_store import OffsetStore
 from cdcsync.sink.reconnect import Outages, Reconnector, RetryPolicy
 from cdcsync.sink.settings import SinkSettings
 from cdcsync.sink.source_tables import SOURCE_TABLES, SourceTable
+from cdcsync.sink.telemetry import SinkTelemetry
 
 logger = logging.getLogger(__name__)
 
@@ -87,12 +89,13 @@ class SinkDaemon:
 
     def run(self, stop: threading.Event, max_batches: int | None = None) -> SinkRunStats:
         outages = Outages(self._state_file)
-        session = _Session(
-            self._settings, self._routing, self._offsets, outages, Reconnector(self._policy, outages, stop)
-        )
+        telemetry = self._telemetry(outages)
+        reconnect = Reconnector(self._policy, outages, stop)
+        session = _Session(self._settings, self._routing, self._offsets, outages, reconnect, telemetry=telemetry)
         stats = SinkRunStats()
         consumer: Consumer | None = None
         try:
+            telemetry.start()
             consumer = session.start()
             outages.running()
             while not stop.is_set() and (max_batches is None or stats.batches < max_batches):
@@ -115,8 +118,14 @@ class SinkDaemon:
             if consumer is not None:
                 consumer.close()
             session.close()
+            telemetry.close()
         outages.stopped()
         return stats
+
+    def _telemetry(self, outages: Outages) -> SinkTelemetry:
+        sources = {source_of_topic(topic) for topic in self._routing}
+        heartbeats = HeartbeatReader(heartbeat_consumer_config(self._settings), sources)
+        return SinkTelemetry(outages, heartbeats, self._settings.http, self._settings.ready_max_lag_s)
 
 
 CALENDAR = CalendarDatabaseUnavailable.dependency
@@ -135,8 +144,11 @@ class _Session:
         offsets: OffsetStore,
         outages: Outages,
         reconnect: Reconnector,
+        *,
+        telemetry: SinkTelemetry,
     ) -> None:
         self._settings = settings
+        self._telemetry = telemetry
         self._routing = routing
         self._outages = outages
         self._reconnect = reconnect
@@ -171,6 +183,7 @@ class _Session:
         settings = self._settings
         messages = consumer.consume(settings.batch_max_messages, settings.batch_max_wait_ms / 1000)
         batch, letters, message_errors = collect_batch(messages, self._routing)
+        self._telemetry.turned(consumer, messages, batch)
         self._note_kafka_errors(consumer, [*self._client_errors, *message_errors], bool(messages))
         self._client_errors.clear()
         if self._reposition:
@@ -180,9 +193,11 @@ class _Session:
             if not batch.next_offsets:
                 self._check_calendar_when_idle()
                 return None
+            applying = time.monotonic()
             self._write_dead_letters(letters)
             result = self._calendar.apply(batch)
             self._last_calendar_contact = time.monotonic()
+            self._telemetry.applied(batch, result, len(letters), self._last_calendar_contact - applying)
         except CalendarDatabaseUnavailable as exc:
             self._outages.lost(exc)
             self._recover(consumer)
@@ -210,7 +225,9 @@ class _Session:
 
     def _on_assign(self, client: Consumer, partitions: list[TopicPartition]) -> None:
         try:
-            stored = self._calendar.load_offsets([(p.topic, p.partition) for p in partitions])
+            wanted = [(p.topic, p.partition) for p in partitions]
+            stored = self._calendar.load_offsets(wanted)
+            newest_commits = self._calendar.load_newest_commits(wanted)
         except CalendarDatabaseUnavailable as exc:
             # Where to start is in the database: hold the partitions until it is back.
             self._outages.lost(exc)
@@ -221,6 +238,7 @@ class _Session:
             return
         for p in partitions:
             p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
+        self._telemetry.assigned(partitions, newest_commits)
         logger.info("assigned %s", _positions(partitions))
         client.assign(partitions)
 
@@ -241,6 +259,7 @@ class _Session:
             # assign() drops what was fetched past these offsets, like a rebalance would.
             consumer.assign(positions)
             consumer.resume(positions)
+            self._telemetry.assigned(positions)
             logger.info("resumed at the stored offsets: %s", _positions(positions))
         self._reposition = False
 

@@ -37,6 +37,18 @@ def consumer_config(settings: SinkSettings, on_error: Callable[[KafkaError], Non
     return config
 
 
+def heartbeat_consumer_config(settings: SinkSettings) -> dict[str, Any]:
+    """Reads Debezium's heartbeat topics by ``assign``: it never joins the group, never commits."""
+    return {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "group.id": f"{settings.group_id}-heartbeats",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "client.id": "cdcsync-sink-heartbeats",
+        **_QUIET,
+    }
+
+
 def producer_config(settings: SinkSettings) -> dict[str, Any]:
     return {
         "bootstrap.servers": settings.bootstrap_servers,

@@ -47,6 +47,23 @@ class OffsetStore:
                 stored[(topic, partition)] = offset
         return {tp: offset for tp, offset in stored.items() if tp in wanted}
 
+    def load_newest_commits(
+        self, conn: Connection[tuple[object, ...]], partitions: Iterable[TopicPartition]
+    ) -> dict[TopicPartition, datetime]:
+        """The newest source commit applied, per given partition that has one (for metrics after a restart)."""
+        wanted = set(partitions)
+        rows = conn.execute(
+            "SELECT topic, partition, newest_source_commit FROM cdcsync.consumer_offsets"
+            " WHERE group_id = %s AND newest_source_commit IS NOT NULL",
+            (self.group_id,),
+        ).fetchall()
+        return {
+            (topic, partition): newest
+            for topic, partition, newest in rows
+            if isinstance(topic, str) and isinstance(partition, int) and isinstance(newest, datetime)
+            and (topic, partition) in wanted
+        }  # fmt: skip
+
     def save(
         self,
         cur: Cursor[tuple[object, ...]],

@@ -48,6 +48,7 @@ class _Outage:
     since_wall: datetime
     since: float
     failures: int = 1
+    latest: float = 0.0  # monotonic time of the latest failed attempt
 
 
 class Outages:
@@ -57,6 +58,7 @@ class Outages:
         self._state_file = state_file
         self._clock = clock
         self._down: dict[str, _Outage] = {}
+        self.reconnects: dict[str, int] = {}  # per dependency: outages that ended (for /metrics)
         self._state = "starting"
         self._since = datetime.now(UTC)
         self._reason = ""
@@ -71,11 +73,12 @@ class Outages:
         outage = self._down.get(error.dependency)
         if outage is not None:
             outage.failures += 1
+            outage.latest = self._clock()
             if text != outage.error:  # status shows the latest reason, the log only the first
                 outage.error = text
                 self._write()
             return
-        self._down[error.dependency] = _Outage(text, datetime.now(UTC), self._clock())
+        self._down[error.dependency] = _Outage(text, datetime.now(UTC), self._clock(), latest=self._clock())
         logger.warning("%s unavailable, reconnecting with backoff: %s", error.dependency, text)
         self._write()
 
@@ -83,10 +86,15 @@ class Outages:
         outage = self._down.pop(dependency, None)
         if outage is None:
             return
+        self.reconnects[dependency] = self.reconnects.get(dependency, 0) + 1
         logger.info(
             "%s back after %.1fs (%d failures meanwhile)", dependency, self._clock() - outage.since, outage.failures
         )
         self._write()
+
+    def down(self) -> dict[str, float]:
+        """Each lost dependency, with the monotonic time of its latest failed attempt (safe from another thread)."""
+        return {dependency: outage.latest for dependency, outage in list(self._down.items())}
 
     def running(self) -> None:
         self._transition("running")

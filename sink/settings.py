@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from cdcsync.errors import ConfigError
 from cdcsync.settings import int_setting, positive_int_setting
+from cdcsync.sink.http_address import ListenAddress, parse_listen_address
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class SinkSettings:
     dead_letter_retention_ms: int  # -1: kept forever (dlq replay needs the letters)
     batch_max_messages: int
     batch_max_wait_ms: int
+    http: ListenAddress | None = None  # CDCSYNC_SINK_HTTP: /metrics, /livez, /readyz
+    ready_max_lag_s: float = 120.0  # CDCSYNC_SINK_READY_MAX_LAG_S: /readyz fails above this lag
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SinkSettings:
@@ -54,4 +57,18 @@ class SinkSettings:
             ),
             batch_max_messages=positive_int_setting(env, "CDCSYNC_SINK_BATCH_MAX", 5000),
             batch_max_wait_ms=positive_int_setting(env, "CDCSYNC_SINK_BATCH_WAIT_MS", 200),
+            http=_listen_address(env, "CDCSYNC_SINK_HTTP"),
+            ready_max_lag_s=positive_int_setting(env, "CDCSYNC_SINK_READY_MAX_LAG_S", 120),
         )
+
+
+def _listen_address(env: Mapping[str, str], key: str) -> ListenAddress | None:
+    raw = env.get(key)
+    if not raw:
+        return None
+    try:
+        return parse_listen_address(raw)
+    except ValueError as exc:
+        raise ConfigError(
+            key, str(exc), "set it to host:port, e.g. 127.0.0.1:18090 (0.0.0.0:8090 in a container)"
+        ) from None
