@@ -28,13 +28,20 @@ from cdcsync.debezium.connector_spec import ConnectorSpec, load_connector_specs
 from cdcsync.debezium.heartbeat import HEARTBEAT_TABLE
 from cdcsync.debezium.publications import prepare_capture
 from cdcsync.debezium.source_preflight import check_sources
+from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.sources.setup import schema_ddl
 from cdcsync.pipeline.stack.endpoints import DEBEZIUM_ROLE, StackEndpoints
-from cdcsync.pipeline.targets import Targets, connector_placeholder_env
+from cdcsync.pipeline.targets import Targets
 from tests.conftest import _TestStack
 from tests.integration.conftest import until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _worker_env() -> dict[str, str]:
+    """What the test stack's Connect worker resolves placeholders from."""
+    return Targets.local_stack(StackSettings.from_env()).placeholder_env()
+
 
 logger = logging.getLogger(__name__)
 HEARTBEAT_INTERVAL_MS = 1000
@@ -172,8 +179,8 @@ def test_an_idle_databases_slot_advances_while_another_database_is_busy(
     quiet_pair: QuietPair, pipeline: Targets
 ) -> None:
     pair = quiet_pair
-    assert not check_sources([pair.spec], connector_placeholder_env()).has_errors, "\n".join(
-        check_sources([pair.spec], connector_placeholder_env()).lines()
+    assert not check_sources([pair.spec], _worker_env()).has_errors, "\n".join(
+        check_sources([pair.spec], _worker_env()).lines()
     )
     with ConnectClient(pipeline.connect_url) as client:
         client.put_connector_config(pair.spec.name, pair.spec.config)
