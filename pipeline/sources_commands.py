@@ -140,7 +140,7 @@ def snapshot(  # noqa: PLR0917 - click passes every option positionally
         raise click.BadParameter(str(exc), param_hint="--table") from None
     database = spec.config["database.dbname"]
     signal_key = signal_variable(database)
-    targets = command_targets((*kafka, signal_key), {**options, signal_key: "db_url"})
+    targets = command_targets(kafka, {**options, signal_key: "db_url"})
     url = targets.signal_url(database)
     del db_url
     try:

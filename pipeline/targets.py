@@ -197,8 +197,12 @@ class Targets:
         }
 
     def signal_url(self, database: str) -> str:
-        """Where signals for ``database``'s connector go: CDCSYNC_<SERVICE>_SIGNAL_DB_URL (the local admin locally)."""
-        return self.get(signal_variable(database))
+        """Where signals for ``database``'s connector go: CDCSYNC_<SERVICE>_SIGNAL_DB_URL; on the local
+        stack, its admin (for any database of the stack)."""
+        key = signal_variable(database)
+        if self.local is not None and key not in self.values:
+            return StackEndpoints(self.local).admin_url(database)
+        return self.get(key)
 
     def placeholder_env(self, required: Iterable[str] = ()) -> dict[str, str]:
         """What the connectors' ``${env:VAR}`` placeholders resolve from, as the Connect worker has it:

@@ -100,7 +100,7 @@ def test_the_shipped_connectors_pass_their_preflight(pipeline: Targets) -> None:
     assert {s.slot_name for s in report.slots} >= {f"cdcsync_{service}" for service in SERVICE_DATABASES}
     result = CliRunner().invoke(sources, ["check", "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["ok"] is True
+    assert json.loads(result.stdout)["ok"] is True
 
 
 def test_a_table_without_a_primary_key(throwaway: Throwaway) -> None:
@@ -121,7 +121,7 @@ def test_a_missing_grant(throwaway: Throwaway) -> None:
     throwaway.execute(sql.SQL("REVOKE SELECT ON public.keyed FROM {}").format(sql.Identifier(DEBEZIUM_ROLE)))
     result = CliRunner().invoke(sources, ["check", "--json", "--connectors-dir", str(throwaway.directory)])
     assert result.exit_code == 1, result.output
-    document = json.loads(result.output)
+    document = json.loads(result.stdout)
     assert document["ok"] is False
     assert _problems(document, "table_privilege") == [
         {
@@ -150,7 +150,7 @@ def test_a_heartbeat_table_the_role_cannot_write_or_that_is_gone(throwaway: Thro
     throwaway.execute(sql.SQL("DROP TABLE {}").format(heartbeat))  # which also drops it from the publication
     result = CliRunner().invoke(sources, ["check", "--json", "--connectors-dir", str(throwaway.directory)])
     assert result.exit_code == 1, result.output
-    document = json.loads(result.output)
+    document = json.loads(result.stdout)
     (missing,) = _problems(document, "heartbeat_table")
     assert missing["subject"] == f"{throwaway.database}.{HEARTBEAT_TABLE}"
     (unpublished,) = _problems(document, "publication")
@@ -172,11 +172,11 @@ def test_an_idle_slot_retaining_wal(throwaway: Throwaway) -> None:
     directory = ["--connectors-dir", str(throwaway.directory)]
     below = CliRunner().invoke(sources, ["check", "--json", *directory, "--wal-warning", "10GiB"])
     assert below.exit_code == 0, below.output
-    assert not any(p["subject"].startswith(f"slot {slot} ") for p in _problems(json.loads(below.output), "slot"))
+    assert not any(p["subject"].startswith(f"slot {slot} ") for p in _problems(json.loads(below.stdout), "slot"))
 
     over = CliRunner().invoke(sources, ["check", "--json", *directory, "--wal-warning", "1KiB"])
     assert over.exit_code == 0, over.output  # warnings only
-    document = json.loads(over.output)
+    document = json.loads(over.stdout)
     (warning,) = [p for p in _problems(document, "slot") if p["subject"].startswith(f"slot {slot} ")]
     assert warning["severity"] == "warning"
     assert warning["message"].startswith("idle and retains ")
