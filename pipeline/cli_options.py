@@ -77,13 +77,7 @@ def command_targets(
     targets = Targets.for_profile(current_profile()).with_options(
         {key: given(name) for key, name in (options or {}).items()}
     )
-    parts = []
-    if connect is not None:
-        try:
-            parts.append(connect.describe())
-        except ConfigError:
-            say_target("environment (CONNECT_URL not set)")
-            raise
+    parts = [connect.describe()] if connect is not None else []
     if keys or not parts:
         described = targets.describe(keys)
         parts += [described] if described not in parts else []
@@ -113,9 +107,14 @@ class ConnectOptions:
         return resolve_target(self.overrides, self.contexts(), os.environ, unset)
 
     def describe(self) -> str:
-        target = self.target()
+        """Where Connect is, for the target line; with no URL at all, says so before the ConfigError."""
+        try:
+            target = self.target()
+        except ConfigError:
+            say_target("environment (CONNECT_URL not set)")
+            raise
         if target.origin == LOCAL_STACK and self.local is not None:
-            return f"local stack ({self.local.home})"
+            return Targets.local_stack(self.local).describe(())
         if target.origin == "CONNECT_URL":
             return f"environment (CONNECT_URL={redacted(target.url)})"
         if target.origin == "--connect-url":
@@ -123,11 +122,7 @@ class ConnectOptions:
         return f"{target.origin} ({redacted(target.url)})"
 
     def client(self) -> ConnectClient:
-        try:
-            say_target(self.describe())
-        except ConfigError:
-            say_target("environment (CONNECT_URL not set)")
-            raise
+        say_target(self.describe())
         target = self.target()
         if target.tls.insecure:
             click.echo(f"warning: not verifying the TLS certificate of {target.url} (--insecure)", err=True)
