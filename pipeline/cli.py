@@ -21,7 +21,7 @@ from cdcsync.pipeline.commands import demo, down, status, up
 from cdcsync.pipeline.connectors_commands import connectors
 from cdcsync.pipeline.dead_letter_commands import dlq
 from cdcsync.pipeline.errors import CdcsyncError
-from cdcsync.pipeline.logs import LOG_FORMATS, Redactor, configure_logging, secrets_in
+from cdcsync.pipeline.logs import LOG_FORMATS, Redactor, configure_logging, say, secrets_in
 from cdcsync.pipeline.resync_commands import resync_command
 from cdcsync.pipeline.sink_commands import sink
 from cdcsync.pipeline.sources_commands import snapshot, sources
@@ -76,10 +76,10 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except CdcsyncError as exc:
-        click.echo(redact(f"error: {exc}"), err=True)
+        say(redact(f"error: {exc}"), logging.ERROR)
         sys.exit(exc.exit_code)
     except Exception as exc:
         # Unexpected: one line by default, the traceback with -v.
         logging.getLogger("cdcsync").debug("unexpected error", exc_info=True)
-        click.echo(redact(f"error: {type(exc).__name__}: {exc} (run with -v for the traceback)"), err=True)
+        say(redact(f"error: {type(exc).__name__}: {exc} (run with -v for the traceback)"), logging.ERROR)
         sys.exit(1)

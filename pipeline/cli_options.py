@@ -29,6 +29,7 @@ from cdcsync.debezium.connect_errors import LOCAL_STACK
 from cdcsync.debezium.contexts import ConnectOverrides, ConnectTarget, ContextsFile, contexts_path, resolve_target
 from cdcsync.debezium.output import FORMATS
 from cdcsync.errors import ConfigError
+from cdcsync.pipeline.logs import say
 from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.targets import PROFILE_ENV, Profile, Targets, missing_setting, redacted
 from cdcsync.settings import choice_setting
@@ -64,7 +65,7 @@ def say_target(text: str) -> None:
     root = click.get_current_context().find_root()
     if not root.meta.get("cdcsync.target_said"):
         root.meta["cdcsync.target_said"] = True
-        click.echo(f"target: {text}", err=True)
+        say(f"target: {text}")
 
 
 def command_targets(

@@ -5,6 +5,9 @@
 traceback, ``exception``. Both formats pass every line through ``Redactor``: the values
 of the environment's secrets (variables named like a password, secret or token, and
 the password inside any URL variable) and any ``user:password@`` in a URL become ``***``.
+
+``say`` writes the lines a command owes stderr besides its logs (the ``target:`` line, the
+``error:`` line): as they are in text, as JSON records in json, so that stderr stays JSON lines.
 """
 
 from __future__ import annotations
@@ -86,6 +89,17 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
+_json_lines = False  # set by configure_logging: the process logs JSON lines
+
+
+def say(line: str, level: int = logging.INFO) -> None:
+    """One line for stderr (``target: ...``, ``error: ...``): as it is, or a JSON record in json format."""
+    if _json_lines:
+        logging.getLogger("cdcsync").log(level, line)
+    else:
+        sys.stderr.write(line + "\n")
+
+
 def configure_logging(log_format: str, verbose: bool, env: Mapping[str, str]) -> Redactor:
     """cdcsync's one handler on the root logger (replacing its earlier one); returns the redactor for
     the output that is not logged (the error line)."""
@@ -97,4 +111,6 @@ def configure_logging(log_format: str, verbose: bool, env: Mapping[str, str]) ->
     handler.setFormatter(JsonFormatter(redact) if log_format == "json" else TextFormatter(redact))
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    global _json_lines  # noqa: PLW0603 - one process-wide choice, made once by the CLI group
+    _json_lines = log_format == "json"
     return redact

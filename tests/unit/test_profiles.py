@@ -16,7 +16,7 @@ import pytest
 
 from cdcsync import __version__
 from cdcsync.pipeline.cli import cli
-from cdcsync.pipeline.logs import JsonFormatter, Redactor, TextFormatter, secrets_in
+from cdcsync.pipeline.logs import JsonFormatter, Redactor, TextFormatter, configure_logging, secrets_in
 from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.targets import TARGET_VARIABLES, Profile, Targets
 from tests.support.cli_runs import run_cdcsync
@@ -211,14 +211,20 @@ def test_text_lines_mask_secrets_too() -> None:
     assert text.endswith("WARNING cdcsync.sink connect to https://u:***@h with ***")
 
 
-def test_log_format_json_is_a_global_option(
+def test_log_format_json_is_a_global_option_and_stderr_stays_json_lines(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     monkeypatch.setenv("CDCSYNC_HOME", str(tmp_path))
     monkeypatch.setenv("CDCSYNC_STACK_PASSWORD", "pw-for-the-log-test")
-    run = run_cdcsync(monkeypatch, capsys, "--log-format", "json", "stack", "status")
-    logging.getLogger("cdcsync.test").warning("the password is pw-for-the-log-test")
-    lines = capsys.readouterr().err.splitlines()
-    assert json.loads(lines[-1])["message"] == "the password is ***"
+    try:
+        run = run_cdcsync(monkeypatch, capsys, "--log-format", "json", "stack", "status")
+        logging.getLogger("cdcsync.test").warning("the password is pw-for-the-log-test")
+        records = [json.loads(line) for line in run.stderr.splitlines() + capsys.readouterr().err.splitlines()]
+    finally:
+        configure_logging("text", verbose=False, env={})  # back to text for the other tests
     assert run.code == 3  # nothing runs under the empty home
+    assert records[0]["message"] == f"target: local stack ({tmp_path})"
+    assert records[-2]["level"] == "ERROR"
+    assert records[-2]["message"].startswith("error: stack: not running")
+    assert records[-1]["message"] == "the password is ***"
     assert Profile.LOCAL.value == "local"
