@@ -15,7 +15,8 @@ else ``~/.config/cdcsync/contexts.toml``::
     insecure = false
 
 Precedence, per setting: command-line option > environment variable > the current
-context (or ``--context``) > the local stack. A context's credentials and TLS
+context (or ``--context``) > the caller's fallback (the local stack's URL in the local
+profile; outside it, an error naming CONNECT_URL). A context's credentials and TLS
 settings go only with that context's URL, so they never reach another server.
 """
 
@@ -221,7 +222,8 @@ class ConnectTarget:
 def resolve_target(
     overrides: ConnectOverrides, contexts: ContextsFile, env: Mapping[str, str], local_url: Callable[[], str]
 ) -> ConnectTarget:
-    """The target by precedence: option > environment > context > local stack. Pure but for ``local_url``."""
+    """The target by precedence: option > environment > context > ``local_url()``. Pure but for ``local_url``,
+    which may raise (outside the local profile there is nothing to fall back to)."""
     name = overrides.context or contexts.current
     context = contexts.get(name) if name is not None else None
     if overrides.url is not None:

@@ -11,7 +11,7 @@ role, and sees what Debezium will see.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from psycopg.conninfo import make_conninfo
@@ -71,6 +71,18 @@ class SourceConnection:
         return make_conninfo(
             host=self.host, port=str(self.port), user=self.user, password=self.password, dbname=self.dbname
         )
+
+
+_CONNECTION_KEYS = ("database.hostname", "database.port", "database.user", "database.dbname", "database.password")
+
+
+def placeholder_variables(specs: Iterable[ConnectorSpec]) -> tuple[str, ...]:
+    """Every variable the placeholders of ``specs``' connection settings name, sorted."""
+    return tuple(
+        sorted(
+            {v for spec in specs for key in _CONNECTION_KEYS for v in _PLACEHOLDER.findall(spec.config.get(key, ""))}
+        )
+    )
 
 
 def source_connection(spec: ConnectorSpec, env: Mapping[str, str]) -> SourceConnection:

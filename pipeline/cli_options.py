@@ -2,7 +2,12 @@
 
 ``@connect_options`` adds them (each shows its environment variable in ``--help``)
 and hands the command one ``ConnectOptions`` value; ``ConnectOptions.client()``
-resolves the target (option > environment > context > local stack) and opens a client.
+resolves the target and opens a client. Outside the local profile: option > environment
+> context, else a ``ConfigError`` naming CONNECT_URL. In the local profile: option > the
+local stack (CONNECT_URL, CDCSYNC_CONTEXT and the current context are ignored).
+
+``command_targets`` resolves the other targets a command needs (``pipeline.targets``)
+and prints the one ``target:`` line on stderr.
 """
 
 from __future__ import annotations
@@ -17,13 +22,68 @@ from typing import Any
 
 import click
 import urllib3
+from click.core import ParameterSource
 
 from cdcsync.debezium.connect_client import ConnectClient
+from cdcsync.debezium.connect_errors import LOCAL_STACK
 from cdcsync.debezium.contexts import ConnectOverrides, ConnectTarget, ContextsFile, contexts_path, resolve_target
 from cdcsync.debezium.output import FORMATS
+from cdcsync.errors import ConfigError
+from cdcsync.pipeline.logs import say
 from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.targets import PROFILE_ENV, Profile, Targets, missing_setting, redacted
+from cdcsync.settings import choice_setting
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+def current_profile() -> Profile:
+    """The profile the ``cdcsync`` group chose (``--local``, ``--profile``, CDCSYNC_PROFILE)."""
+    context = click.get_current_context(silent=True)
+    chosen = context.find_root().obj if context is not None else None
+    if isinstance(chosen, Profile):
+        return chosen
+    return Profile(choice_setting(os.environ, PROFILE_ENV, Profile.ENV.value, tuple(p.value for p in Profile)))
+
+
+def given(name: str) -> tuple[str, str | None]:
+    """(where from, value) of option ``name`` when the user gave it: on the command line, or through
+    its variable outside the local profile (the local profile ignores the target variables)."""
+    context = click.get_current_context()
+    source = context.get_parameter_source(name)
+    parameter = next(p for p in context.command.params if p.name == name)
+    value = context.params.get(name)
+    if source is ParameterSource.COMMANDLINE:
+        return parameter.opts[-1], value
+    if source is ParameterSource.ENVIRONMENT and current_profile() is Profile.ENV:
+        return str(getattr(parameter, "envvar", None) or parameter.opts[-1]), value
+    return parameter.opts[-1], None
+
+
+def say_target(text: str) -> None:
+    """The one ``target:`` line of a command, on stderr (never a password)."""
+    root = click.get_current_context().find_root()
+    if not root.meta.get("cdcsync.target_said"):
+        root.meta["cdcsync.target_said"] = True
+        say(f"target: {text}")
+
+
+def command_targets(
+    keys: tuple[str, ...], options: dict[str, str] | None = None, connect: ConnectOptions | None = None
+) -> Targets:
+    """The targets of the current command's profile, with its ``options`` (variable -> option name) applied.
+
+    Says which target (with ``connect``'s too) and raises a ``ConfigError`` naming every one of ``keys`` not set.
+    """
+    targets = Targets.for_profile(current_profile()).with_options(
+        {key: given(name) for key, name in (options or {}).items()}
+    )
+    parts = [connect.describe()] if connect is not None else []
+    if keys or not parts:
+        described = targets.describe(keys)
+        parts += [described] if described not in parts else []
+    say_target("; ".join(parts))
+    return targets.require(keys)
 
 
 @dataclass(frozen=True)
@@ -31,14 +91,39 @@ class ConnectOptions:
     overrides: ConnectOverrides
     config_file: Path | None
     request_timeout: float
+    local: StackSettings | None = None  # the local stack, in the local profile
 
     def contexts(self) -> ContextsFile:
         return ContextsFile.load(self.config_file or contexts_path(os.environ))
 
     def target(self) -> ConnectTarget:
-        return resolve_target(self.overrides, self.contexts(), os.environ, lambda: StackSettings.from_env().connect_url)
+        if self.local is not None:
+            local = self.local
+            contexts = self.contexts() if self.overrides.context else ContextsFile(Path(os.devnull))
+            return resolve_target(self.overrides, contexts, os.environ, lambda: local.connect_url)
+
+        def unset() -> str:
+            raise missing_setting(["CONNECT_URL"])
+
+        return resolve_target(self.overrides, self.contexts(), os.environ, unset)
+
+    def describe(self) -> str:
+        """Where Connect is, for the target line; with no URL at all, says so before the ConfigError."""
+        try:
+            target = self.target()
+        except ConfigError:
+            say_target("environment (CONNECT_URL not set)")
+            raise
+        if target.origin == LOCAL_STACK and self.local is not None:
+            return Targets.local_stack(self.local).describe(())
+        if target.origin == "CONNECT_URL":
+            return f"environment (CONNECT_URL={redacted(target.url)})"
+        if target.origin == "--connect-url":
+            return f"--connect-url={redacted(target.url)}"
+        return f"{target.origin} ({redacted(target.url)})"
 
     def client(self) -> ConnectClient:
+        say_target(self.describe())
         target = self.target()
         if target.tls.insecure:
             click.echo(f"warning: not verifying the TLS certificate of {target.url} (--insecure)", err=True)
@@ -61,7 +146,7 @@ _OPTIONS = (
         "--connect-url",
         envvar="CONNECT_URL",
         show_envvar=True,
-        help="Kafka Connect REST URL. Default: the current context's, else the local stack's.",
+        help="Kafka Connect REST URL. Default: the current context's (the local stack's with --local).",
     ),
     click.option(
         "--context",
@@ -123,19 +208,21 @@ def connect_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        given = {name: kwargs.pop(name) for name in _NAMES}
-        source = click.get_current_context().get_parameter_source("connect_url")
+        values = {name: kwargs.pop(name) for name in _NAMES}
+        url_origin, url = given("connect_url")
+        _, context_name = given("context_name")
         overrides = ConnectOverrides(
-            url=given["connect_url"],
-            url_origin="CONNECT_URL" if source is click.core.ParameterSource.ENVIRONMENT else "--connect-url",
-            context=given["context_name"],
-            username=given["username"],
-            ca_cert=given["ca_cert"],
-            client_cert=given["client_cert"],
-            client_key=given["client_key"],
-            insecure=given["insecure"],
+            url=url,
+            url_origin=url_origin,
+            context=context_name,
+            username=values["username"],
+            ca_cert=values["ca_cert"],
+            client_cert=values["client_cert"],
+            client_key=values["client_key"],
+            insecure=values["insecure"],
         )
-        options = ConnectOptions(overrides, given["config_file"], given["request_timeout"])
+        local = StackSettings.from_env() if current_profile() is Profile.LOCAL else None
+        options = ConnectOptions(overrides, values["config_file"], values["request_timeout"], local)
         return command(*args, connect=options, **kwargs)
 
     for option in reversed(_OPTIONS):
@@ -174,10 +261,5 @@ def bootstrap_servers_option(what: str) -> Callable[[Callable[..., Any]], Callab
         envvar="KAFKA_BOOTSTRAP_SERVERS",
         show_envvar=True,
         default=None,
-        help=f"Kafka, {what}. Default: the local stack's.",
+        help=f"Kafka, {what}. Required outside the local profile (--local).",
     )
-
-
-def kafka_bootstrap(value: str | None) -> str:
-    """The --bootstrap-servers value, else the local stack's Kafka."""
-    return value or StackSettings.from_env().kafka_bootstrap

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import click
 
+from cdcsync.pipeline.cli_options import command_targets, say_target
 from cdcsync.pipeline.demo import run_demo
 from cdcsync.pipeline.errors import VerifyMismatch
 from cdcsync.pipeline.lifecycle import bring_down, bring_up, local_targets
 from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.status_report import status_lines
-from cdcsync.pipeline.targets import Targets
 from cdcsync.pipeline.verification.reports import render_report
 from cdcsync.sink.http_address import parse_listen_address
+
+
+def local_stack() -> StackSettings:
+    """The local stack's settings, said as the target (up, down, demo and stack always use it)."""
+    settings = StackSettings.from_env()
+    say_target(f"local stack ({settings.home})")
+    return settings
 
 
 def _step(what: str, seconds: float) -> None:
@@ -27,7 +34,7 @@ def up(demo_data: bool, catch_up_timeout: float) -> None:
     Ports and the state directory come from CDCSYNC_HOME, CDCSYNC_PG_PORT, CDCSYNC_KAFKA_PORT,
     CDCSYNC_KAFKA_CONTROLLER_PORT and CDCSYNC_CONNECT_PORT; the roles' password from CDCSYNC_STACK_PASSWORD.
     """
-    settings = StackSettings.from_env()
+    settings = local_stack()
     click.echo(f"cdcsync up ({settings.home})")
     bring_up(settings, _step, demo_data=demo_data, catch_up_timeout=catch_up_timeout)
     click.echo('ready: eval "$(cdcsync stack env)" to reach it; cdcsync status shows lag and freshness')
@@ -36,26 +43,32 @@ def up(demo_data: bool, catch_up_timeout: float) -> None:
 @click.command()
 def down() -> None:
     """Stop the background sink and every part of the local stack this project started."""
-    for part, was_running in bring_down(StackSettings.from_env()):
+    for part, was_running in bring_down(local_stack()):
         click.echo(f"  {part}: {'stopped' if was_running else 'was not running'}")
 
 
 @click.command()
-@click.option("--group", envvar="CDCSYNC_SINK_GROUP", show_envvar=True, default="cdcsync-calendar-sink")
+@click.option(
+    "--group", envvar="CDCSYNC_SINK_GROUP", show_envvar=True, default="cdcsync-calendar-sink", help="The sink's group."
+)
 @click.option(
     "--sink-http",
     envvar="CDCSYNC_SINK_HTTP",
     show_envvar=True,
     metavar="HOST:PORT",
-    help="The sink whose /metrics to read. Default: the local stack's background sink.",
+    help="The sink whose /metrics to read. Default on the local stack: its background sink.",
 )
 def status(group: str, sink_http: str | None) -> None:
-    """The stack, the connectors, and the sink's lag (messages, seconds) per topic partition."""
+    """The connectors, their initial snapshots and slots, and the sink's lag and freshness per topic partition.
+
+    With the local stack (--local), its parts first.
+    """
     try:
         address = parse_listen_address(sink_http) if sink_http else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--sink-http / CDCSYNC_SINK_HTTP") from None
-    for line in status_lines(StackSettings.from_env(), Targets.resolve(), group, address):
+    targets = command_targets(("CONNECT_URL", "KAFKA_BOOTSTRAP_SERVERS", "CDCSYNC_SINK_DB_URL"))
+    for line in status_lines(targets, group, address):
         click.echo(line)
 
 
@@ -68,7 +81,7 @@ def demo(duration: float, rate: float, seed: int) -> None:
 
     The stack is left running; `cdcsync down` stops it.
     """
-    settings = StackSettings.from_env()
+    settings = local_stack()
     click.echo(f"cdcsync up ({settings.home})")
     bring_up(settings, _step)
     click.echo(

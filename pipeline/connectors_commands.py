@@ -28,19 +28,20 @@ from cdcsync.debezium.output import (
     trace_summary,
 )
 from cdcsync.debezium.snapshot_states import InitialSnapshotInterrupted, wait_for_snapshots
+from cdcsync.debezium.source_connection import placeholder_variables
 from cdcsync.debezium.source_preflight import PreflightFailed, check_sources
 from cdcsync.debezium.waiting import wait_for_state
 from cdcsync.pipeline.cli_options import (
     ConnectOptions,
     bootstrap_servers_option,
+    command_targets,
     connect_options,
-    kafka_bootstrap,
     output_option,
     wait_options,
 )
 from cdcsync.pipeline.connectors_lifecycle_commands import delete, offsets, pause, restart, resume, stop
 from cdcsync.pipeline.context_commands import context
-from cdcsync.pipeline.targets import connector_placeholder_env
+from cdcsync.pipeline.targets import Targets
 
 # Re-exported for pipeline.lifecycle and pipeline.status_report.
 __all__ = ["ApplyOutcome", "apply_connector", "connectors", "format_table", "planned_outcome", "status_rows"]
@@ -51,7 +52,7 @@ def connectors() -> None:
     """Debezium connectors in Kafka Connect: apply, inspect and operate them.
 
     Where Connect is: --connect-url / CONNECT_URL, else the current context
-    (cdcsync connectors context), else the local stack.
+    (cdcsync connectors context); with --local, the local stack's.
     """
 
 
@@ -103,9 +104,12 @@ def apply(
     that was interrupted and that Debezium will not redo exits 12, naming the
     connector, the tables, the cause and the fix (cdcsync snapshot --incomplete).
     """
+    del bootstrap_servers  # read through command_targets, which knows where it came from
     specs = load_specs([*files, *([connectors_dir] if connectors_dir else [])])
+    kafka = ("KAFKA_BOOTSTRAP_SERVERS",) if wait and not dry_run else ()
+    targets = command_targets(kafka, {"KAFKA_BOOTSTRAP_SERVERS": "bootstrap_servers"}, connect=connect)
     if not skip_preflight:
-        _preflight(specs)
+        _preflight(specs, targets)
     with connect.client() as client:
         if dry_run:
             results = validate_specs(client, specs)
@@ -125,7 +129,7 @@ def apply(
             click.echo(f"running: {', '.join(outcomes)}")
             states = wait_for_snapshots(
                 client,
-                kafka_bootstrap(bootstrap_servers),
+                targets.kafka_bootstrap_servers,
                 specs,
                 max(deadline - time.monotonic(), 0.0),
                 on_running=lambda state: click.echo(state.summary(), err=True),
@@ -137,8 +141,8 @@ def apply(
                 click.echo(f"initial snapshots complete: {', '.join(states)}")
 
 
-def _preflight(specs: tuple[ConnectorSpec, ...]) -> None:
-    report = check_sources(specs, connector_placeholder_env())
+def _preflight(specs: tuple[ConnectorSpec, ...], targets: Targets) -> None:
+    report = check_sources(specs, targets.placeholder_env(placeholder_variables(specs)))
     if report.problems:
         for line in report.lines():
             click.echo(line, err=True)

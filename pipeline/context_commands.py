@@ -13,13 +13,15 @@ import click
 
 from cdcsync.debezium.contexts import DEFAULT_PASSWORD_ENV, ConnectContext, ContextsFile, contexts_path
 from cdcsync.debezium.output import format_table, render
-from cdcsync.pipeline.cli_options import config_option, output_option
+from cdcsync.pipeline.cli_options import config_option, output_option, say_target
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
 
 
 def _load(config_file: Path | None) -> ContextsFile:
-    return ContextsFile.load(config_file or contexts_path(os.environ))
+    path = config_file or contexts_path(os.environ)
+    say_target(f"contexts file ({path})")
+    return ContextsFile.load(path)
 
 
 @click.group()

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from cdcsync.pipeline.cli_options import command_targets
 from cdcsync.pipeline.connectors_commands import format_table
 from cdcsync.pipeline.errors import CdcsyncError
 from cdcsync.pipeline.targets import Targets
@@ -20,7 +21,8 @@ from cdcsync.sink.kafka_clients import consumer_config, producer_config
 
 
 def _letters() -> tuple[Targets, list[StoredDeadLetter], str]:
-    targets = Targets.resolve()
+    """The dead letters, read with the sink's settings (the same variables as ``cdcsync sink run``)."""
+    targets = command_targets(("KAFKA_BOOTSTRAP_SERVERS", "CDCSYNC_SINK_DB_URL"))
     settings = targets.sink_settings()
     reader = {**consumer_config(settings), "group.id": f"{settings.group_id}-dlq-reader"}
     return targets, read_dead_letters(reader, settings.dead_letter_topic), settings.dead_letter_topic

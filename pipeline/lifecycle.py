@@ -32,7 +32,7 @@ Step = Callable[[str, float], None]  # (what became ready, seconds it took)
 
 def local_targets(settings: StackSettings) -> Targets:
     """The local stack's endpoints, whatever the environment says."""
-    return Targets.over_local_stack(settings, {})
+    return Targets.local_stack(settings)
 
 
 def apply_connectors_and_wait(connect_url: str, bootstrap_servers: str, timeout: float) -> list[str]:
@@ -131,7 +131,7 @@ def bring_up(settings: StackSettings, step: Step, demo_data: bool = True, catch_
             client,
             targets.kafka_bootstrap_servers,
             load_connector_specs(),
-            lambda spec: StackEndpoints(settings).admin_url(spec.config["database.dbname"]),
+            lambda spec: targets.signal_url(spec.config["database.dbname"]),
             timeout=catch_up_timeout,
             say=lambda line: step(line, time.monotonic() - started),
         )

@@ -10,10 +10,10 @@ from types import FrameType
 
 import click
 
+from cdcsync.pipeline.cli_options import command_targets, say_target
 from cdcsync.pipeline.errors import SinkStopped
 from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.stack.background_sink import BackgroundSink
-from cdcsync.pipeline.targets import Targets
 from cdcsync.sink.consumer_loop import SinkDaemon
 from cdcsync.sink.errors import SinkCannotContinue
 from cdcsync.sink.sink_state import STATE_FILE_ENV
@@ -56,17 +56,17 @@ def run(
 ) -> None:
     """Consume the change topics and keep the calendar equal to the rules, until SIGTERM or SIGINT.
 
-    Without options, the local stack's Kafka and calendar database are used. Outages of
+    Kafka and the calendar database must be given (options or variables), or the local
+    stack's used with `cdcsync --local sink run`: a missing one exits 2 at once. Outages of
     Kafka or the calendar database are waited out (reconnecting with backoff); only what
     retrying cannot fix ends it, with the exit codes 2 and 20-23 (see the README).
     """
-    targets = Targets.resolve()
-    overrides = {
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
-        "CDCSYNC_SINK_DB_URL": db_url,
-        "CDCSYNC_SINK_GROUP": group,
-        "CDCSYNC_SINK_HTTP": http,
-    }
+    del bootstrap_servers, db_url  # read through command_targets, which knows where each came from
+    targets = command_targets(
+        ("KAFKA_BOOTSTRAP_SERVERS", "CDCSYNC_SINK_DB_URL"),
+        {"KAFKA_BOOTSTRAP_SERVERS": "bootstrap_servers", "CDCSYNC_SINK_DB_URL": "db_url"},
+    )
+    overrides = {"CDCSYNC_SINK_GROUP": group, "CDCSYNC_SINK_HTTP": http}
     settings = targets.sink_settings(overrides={k: v for k, v in overrides.items() if v})
     stop = threading.Event()
 
@@ -88,5 +88,7 @@ def run(
 @sink.command("stop")
 def stop() -> None:
     """Stop the background sink that `cdcsync up` started (SIGTERM; it leaves the group cleanly)."""
-    was_running = BackgroundSink(StackSettings.from_env().home).stop()
+    settings = StackSettings.from_env()
+    say_target(f"local stack ({settings.home})")
+    was_running = BackgroundSink(settings.home).stop()
     click.echo("sink: stopped" if was_running else "sink: was not running")

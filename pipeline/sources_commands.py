@@ -9,7 +9,6 @@ on warnings; ``snapshot`` exits 2 for a table no connector captures, and ``snaps
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
@@ -19,11 +18,15 @@ from cdcsync.debezium.preflight_report import format_bytes, parse_size, slot_lin
 from cdcsync.debezium.signals import find_captured_table, trigger_incremental_snapshot
 from cdcsync.debezium.snapshot_notifications import SnapshotNotification, wait_for_snapshot
 from cdcsync.debezium.snapshot_recovery import ensure_initial_snapshots
+from cdcsync.debezium.source_connection import placeholder_variables
 from cdcsync.debezium.source_preflight import WAL_WARNING_ENV, PreflightFailed, check_sources
-from cdcsync.pipeline.cli_options import ConnectOptions, bootstrap_servers_option, connect_options, kafka_bootstrap
-from cdcsync.pipeline.settings import StackSettings
-from cdcsync.pipeline.stack.endpoints import StackEndpoints
-from cdcsync.pipeline.targets import connector_placeholder_env
+from cdcsync.pipeline.cli_options import (
+    ConnectOptions,
+    bootstrap_servers_option,
+    command_targets,
+    connect_options,
+)
+from cdcsync.pipeline.targets import Targets, signal_variable
 
 connectors_dir_option = click.option(
     "--connectors-dir",
@@ -62,13 +65,13 @@ def sources() -> None:
 def check(connectors_dir: Path | None, wal_warning: int, strict: bool, as_json: bool) -> None:
     """Check every source database the connectors read, as the connectors' own role, and say how to fix each problem.
 
-    Placeholders in the connector definitions resolve from the environment
-    (CDCSYNC_PG_HOST, CDCSYNC_PG_PORT, CDCSYNC_DEBEZIUM_USER, CDCSYNC_DEBEZIUM_PASSWORD),
-    falling back to the local stack's. Read-only.
+    Placeholders in the connector definitions resolve from the environment as the
+    Connect worker has it (CDCSYNC_PG_HOST, CDCSYNC_PG_PORT, CDCSYNC_DEBEZIUM_USER,
+    CDCSYNC_DEBEZIUM_PASSWORD), or from the local stack's worker with --local. Read-only.
     """
-    report = check_sources(
-        load_connector_specs(connectors_dir), connector_placeholder_env(), wal_warning_bytes=wal_warning
-    )
+    specs = load_connector_specs(connectors_dir)
+    env = command_targets(()).placeholder_env(placeholder_variables(specs))
+    report = check_sources(specs, env, wal_warning_bytes=wal_warning)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, sort_keys=True))
     else:
@@ -82,21 +85,13 @@ def check(connectors_dir: Path | None, wal_warning: int, strict: bool, as_json: 
         raise PreflightFailed(f"the source preflight found {what}")
 
 
-def signal_url(spec: ConnectorSpec) -> str:
-    """Where to write ``spec``'s signals: CDCSYNC_<SERVICE>_SIGNAL_DB_URL, else the local stack's admin."""
-    database = spec.config["database.dbname"]
-    return os.environ.get(f"CDCSYNC_{database.upper()}_SIGNAL_DB_URL") or StackEndpoints(
-        StackSettings.from_env()
-    ).admin_url(database)
-
-
 @click.command("snapshot")
 @click.option("--table", "qualified", default=None, metavar="SERVICE.TABLE", help="e.g. course.lectures")
 @click.option(
     "--incomplete",
     is_flag=True,
     help="Instead of --table: every table whose initial snapshot was interrupted, whole, one after another "
-    "(waits for each; signals through CDCSYNC_<SERVICE>_SIGNAL_DB_URL, else the local stack's admin).",
+    "(waits for each; signals through CDCSYNC_<SERVICE>_SIGNAL_DB_URL, the local stack's admin with --local).",
 )
 @click.option("--where", default=None, metavar="SQL", help="Only rows matching this SQL condition, e.g. 'id < 100'.")
 @click.option(
@@ -105,7 +100,7 @@ def signal_url(spec: ConnectorSpec) -> str:
     show_envvar=True,
     default=None,
     help="The service's database, as a role with INSERT on cdcsync_signal.debezium_signal. "
-    "Default: the local stack's admin role.",
+    "Default: CDCSYNC_<SERVICE>_SIGNAL_DB_URL (the local stack's admin role with --local).",
 )
 @connectors_dir_option
 @click.option("--wait", is_flag=True, help="Wait until Debezium reports the snapshot done (reads its notifications).")
@@ -131,16 +126,23 @@ def snapshot(  # noqa: PLR0917 - click passes every option positionally
     """
     if incomplete == (qualified is not None) or (incomplete and (where or db_url)):
         raise click.UsageError("give --table SERVICE.TABLE [--where SQL] [--db-url URL], or --incomplete alone")
-    settings = StackSettings.from_env()
-    bootstrap = kafka_bootstrap(bootstrap_servers)
+    del bootstrap_servers  # read through command_targets, which knows where it came from
+    specs = load_connector_specs(connectors_dir)
+    kafka = ("KAFKA_BOOTSTRAP_SERVERS",) if wait or incomplete else ()
+    options = {"KAFKA_BOOTSTRAP_SERVERS": "bootstrap_servers"}
     if qualified is None:
-        _recover_incomplete(connect, load_connector_specs(connectors_dir), bootstrap, timeout)
+        targets = command_targets(kafka, options, connect=connect)
+        _recover_incomplete(connect, specs, targets, timeout)
         return
     try:
-        spec, table = find_captured_table(load_connector_specs(connectors_dir), qualified)
+        spec, table = find_captured_table(specs, qualified)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--table") from None
-    url = db_url or StackEndpoints(settings).admin_url(spec.config["database.dbname"])
+    database = spec.config["database.dbname"]
+    signal_key = signal_variable(database)
+    targets = command_targets(kafka, {**options, signal_key: "db_url"})
+    url = targets.signal_url(database)
+    del db_url
     try:
         signal_id = trigger_incremental_snapshot(url, spec, table, where)
     except ValueError as exc:
@@ -152,16 +154,22 @@ def snapshot(  # noqa: PLR0917 - click passes every option positionally
     def progress(notification: SnapshotNotification) -> None:
         click.echo(f"  {notification.type.lower().replace('_', ' ')}", err=True)
 
+    bootstrap = targets.kafka_bootstrap_servers
     done = wait_for_snapshot(bootstrap, spec, signal_id, table, timeout=timeout, on_progress=progress)
     rows = "" if done.rows_scanned is None else f": {done.rows_scanned} rows re-emitted"
     click.echo(f"snapshot of {spec.config['database.dbname']}.{table} done{rows}", err=True)
 
 
 def _recover_incomplete(
-    connect: ConnectOptions, specs: tuple[ConnectorSpec, ...], bootstrap: str, timeout: float
+    connect: ConnectOptions, specs: tuple[ConnectorSpec, ...], targets: Targets, timeout: float
 ) -> None:
     with connect.client() as client:
         done = ensure_initial_snapshots(
-            client, bootstrap, specs, signal_url, timeout=timeout, say=lambda line: click.echo(line, err=True)
+            client,
+            targets.kafka_bootstrap_servers,
+            specs,
+            lambda spec: targets.signal_url(spec.config["database.dbname"]),
+            timeout=timeout,
+            say=lambda line: click.echo(line, err=True),
         )
     click.echo(f"re-snapshotted: {', '.join(done)}" if done else "no interrupted initial snapshot")

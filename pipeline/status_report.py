@@ -15,27 +15,28 @@ from cdcsync.debezium.snapshot_states import snapshot_states
 from cdcsync.debezium.source_preflight import slot_health, wal_warning_threshold
 from cdcsync.pipeline.connectors_commands import format_table, status_rows
 from cdcsync.pipeline.errors import CdcsyncError
-from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.stack.background_sink import BackgroundSink
 from cdcsync.pipeline.stack.local_stack import LocalStack
-from cdcsync.pipeline.targets import Targets, connector_placeholder_env
+from cdcsync.pipeline.targets import Targets
 from cdcsync.sink.http_address import ListenAddress
 from cdcsync.sink.metrics_reader import SinkReading, read_sink_metrics
 from cdcsync.sink.progress import PartitionProgress, read_progress
 
 
-def status_lines(
-    settings: StackSettings, targets: Targets, group_id: str, sink_http: ListenAddress | None = None
-) -> list[str]:
+def status_lines(targets: Targets, group_id: str, sink_http: ListenAddress | None = None) -> list[str]:
     """Every section renders on its own; a part that is down says so instead of failing the rest.
 
-    ``sink_http``: the sink whose /metrics to read; the local stack's background sink by default.
+    ``sink_http``: the sink whose /metrics to read; on the local stack, its background sink by default.
     """
-    parts = [*LocalStack(settings).status(), BackgroundSink(settings.home).status()]
-    lines = [
-        "stack:",
-        format_table(("part", "state", "detail"), [(p.name, "up" if p.running else "down", p.detail) for p in parts]),
-    ]
+    lines = []
+    if targets.local is not None:
+        parts = [*LocalStack(targets.local).status(), BackgroundSink(targets.local.home).status()]
+        lines += [
+            "stack:",
+            format_table(
+                ("part", "state", "detail"), [(p.name, "up" if p.running else "down", p.detail) for p in parts]
+            ),
+        ]
     lines.append("connectors:")
     try:
         with ConnectClient(targets.connect_url, attempts=1) as client:
@@ -44,8 +45,14 @@ def status_lines(
     except CdcsyncError as exc:
         lines.append(f"  unavailable: {exc}")
     lines.extend(initial_snapshot_section(targets))
-    lines.extend(slot_health_section())
-    lines.extend(sink_metrics_section((sink_http or settings.sink_http).url))
+    lines.extend(slot_health_section(targets))
+    if sink_http is None and targets.local is not None:
+        sink_http = targets.local.sink_http
+    lines.extend(
+        sink_metrics_section(sink_http.url)
+        if sink_http is not None
+        else ["sink metrics:", "  not read: set CDCSYNC_SINK_HTTP (or --sink-http) to the sink's host:port"]
+    )
     lines.extend(sink_progress_section(targets, group_id))
     return lines
 
@@ -160,11 +167,11 @@ def initial_snapshot_section(targets: Targets) -> list[str]:
     return ["initial snapshots:", *(f"  {state.line()}" for state in states.values())] if states else []
 
 
-def slot_health_section() -> list[str]:
+def slot_health_section(targets: Targets) -> list[str]:
     """Replication slots of the connectors' servers (the preflight's query, as the connectors' role)."""
     try:
         threshold = wal_warning_threshold()
-        slots = slot_health(load_connector_specs(), connector_placeholder_env())
+        slots = slot_health(load_connector_specs(), targets.placeholder_env())
     except (CdcsyncError, psycopg.Error) as exc:
         first_line = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
         return ["replication slots:", f"  unavailable: {first_line}"]

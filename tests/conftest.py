@@ -25,15 +25,20 @@ from cdcsync.pipeline.stack.postgres import LocalPostgres
 from tests.support.stack_reset import reset_test_stack
 
 REPO = Path(__file__).resolve().parent.parent
+# A password no other text holds, so that a test can search every output and log for it.
+TEST_STACK_PASSWORD = "tEst-pw-6d1f0c9a7b"
 TEST_STACK_ENV = {
     "CDCSYNC_HOME": str(REPO / ".cdcsync" / "test-stack"),
     "CDCSYNC_PG_PORT": "35432",
     "CDCSYNC_KAFKA_PORT": "39092",
     "CDCSYNC_KAFKA_CONTROLLER_PORT": "39093",
     "CDCSYNC_CONNECT_PORT": "38083",
+    "CDCSYNC_STACK_PASSWORD": TEST_STACK_PASSWORD,
 }
 for _key, _value in TEST_STACK_ENV.items():
     os.environ.setdefault(_key, _value)
+# Commands run in tests are pointed at the test stack as a user points them at theirs: the local profile.
+os.environ["CDCSYNC_PROFILE"] = "local"
 # Tests talk to the test stack only, never to a system named by the shell's environment.
 for _key in (
     "COURSE_DB_URL",

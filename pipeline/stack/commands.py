@@ -7,6 +7,7 @@ import time
 
 import click
 
+from cdcsync.pipeline.cli_options import say_target
 from cdcsync.pipeline.errors import StackError
 from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.stack.endpoints import StackEndpoints
@@ -41,21 +42,21 @@ def stack() -> None:
 def up(timeout: float) -> None:
     """Start PostgreSQL, Kafka and Kafka Connect; a no-op for parts already running."""
     started = time.monotonic()
-    LocalStack(StackSettings.from_env()).up(timeout, on_ready=_echo_ready)
+    LocalStack(_settings()).up(timeout, on_ready=_echo_ready)
     click.echo(f'stack up in {time.monotonic() - started:.1f}s; use it with: eval "$(cdcsync stack env)"')
 
 
 @stack.command("down")
 def down() -> None:
     """Stop every part that `stack up` started, in reverse order; nothing else is touched."""
-    for name, was_running in LocalStack(StackSettings.from_env()).down():
+    for name, was_running in LocalStack(_settings()).down():
         click.echo(f"{name:<9} {'stopped' if was_running else 'was not running'}")
 
 
 @stack.command("status")
 def status() -> None:
     """Show each part; exits 3 if any part is not running and healthy."""
-    statuses = LocalStack(StackSettings.from_env()).status()
+    statuses = LocalStack(_settings()).status()
     for part in statuses:
         click.echo(f"{part.name:<9} {'up' if part.running else 'DOWN':<5} {part.detail}  [log: {part.log_file}]")
     down_parts = [part.name for part in statuses if not part.running]
@@ -65,9 +66,18 @@ def status() -> None:
 
 @stack.command("env")
 def env() -> None:
-    """Print `export KEY=value` lines for the running stack: eval "$(cdcsync stack env)"."""
-    for key, value in StackEndpoints(StackSettings.from_env()).exports().items():
+    """Print `export KEY=value` lines for the running stack: eval "$(cdcsync stack env)".
+
+    The lines hold the stack's password (they are for eval); nothing else cdcsync prints does.
+    """
+    for key, value in StackEndpoints(_settings()).exports().items():
         click.echo(f"export {key}={shlex.quote(value)}")
+
+
+def _settings() -> StackSettings:
+    settings = StackSettings.from_env()
+    say_target(f"local stack ({settings.home})")
+    return settings
 
 
 def _echo_ready(part: PartStatus, seconds: float) -> None:

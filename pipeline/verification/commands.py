@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import click
 
+from cdcsync.pipeline.cli_options import command_targets
 from cdcsync.pipeline.errors import VerifyMismatch
+from cdcsync.pipeline.resync_commands import RESYNC_TARGETS
 from cdcsync.pipeline.resync_commands import repair as repair_differences
-from cdcsync.pipeline.targets import Targets
 from cdcsync.pipeline.verification.reports import (
     DEFAULT_BUCKET_USERS,
     render_report,
     report_json,
     verify_until_clean_bucketed,
 )
+
+VERIFY_TARGETS = ("COURSE_DB_URL", "ATTENDANCE_DB_URL", "ASSIGNMENT_DB_URL", "CALENDAR_DB_URL")
 
 
 @click.command()
@@ -42,15 +45,17 @@ def verify(  # noqa: PLR0917 - click passes every option positionally
 ) -> None:
     """Evaluate the spec's rules on the sources and compare with calendar.calendar_entries.
 
-    Reads COURSE_DB_URL, ATTENDANCE_DB_URL, ASSIGNMENT_DB_URL and CALENDAR_DB_URL,
-    or the local stack's databases when they are not set. Exits 1 on any difference
-    (with --repair: on any difference left after the repair).
+    Reads COURSE_DB_URL, ATTENDANCE_DB_URL, ASSIGNMENT_DB_URL and CALENDAR_DB_URL (--repair
+    also KAFKA_BOOTSTRAP_SERVERS, CDCSYNC_SINK_DB_URL and the signal URLs), or the local
+    stack's databases with --local. Exits 1 on any difference (with --repair: on any
+    difference left after the repair).
     """
     if repair:
-        repair_differences(Targets.resolve(), bucket_users, group, limit)
+        repair_differences(command_targets(RESYNC_TARGETS), bucket_users, group, limit)
         return
+    targets = command_targets(VERIFY_TARGETS)
     result = verify_until_clean_bucketed(
-        Targets.resolve(), wait_s, bucket_users=bucket_users, progress=lambda line: click.echo(line, err=True)
+        targets, wait_s, bucket_users=bucket_users, progress=lambda line: click.echo(line, err=True)
     )
     if as_json:
         click.echo(report_json(result))

@@ -73,7 +73,7 @@ def test_malformed_message_is_dead_lettered_and_the_pipeline_continues(sink: Sin
 def _cli(*args: str) -> str:
     result = CliRunner().invoke(cli, list(args))
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout
 
 
 def test_dlq_list_show_and_replay(sink: SinkProcess, sources: Sources) -> None:

@@ -23,7 +23,8 @@ from psycopg import sql
 from cdcsync.debezium.connect_client import ConnectClient, ConnectorNotFound
 from cdcsync.debezium.heartbeat import HEARTBEAT_TABLE
 from cdcsync.debezium.source_preflight import check_sources
-from cdcsync.pipeline.targets import Targets, connector_placeholder_env
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.targets import Targets
 from tests.integration.conftest import until
 from tests.support.own_connector import OwnConnector, OwnConnectors
 
@@ -93,7 +94,7 @@ def test_an_idle_databases_slot_advances_while_another_database_is_busy(
     quiet_pair: QuietPair, pipeline: Targets
 ) -> None:
     pair = quiet_pair
-    report = check_sources([pair.idle.spec], connector_placeholder_env())
+    report = check_sources([pair.idle.spec], Targets.local_stack(StackSettings.from_env()).placeholder_env())
     assert not report.has_errors, "\n".join(report.lines())
     with ConnectClient(pipeline.connect_url) as client:
         client.put_connector_config(pair.idle.spec.name, pair.idle.spec.config)

@@ -22,12 +22,19 @@ from cdcsync.debezium.connector_spec import ConnectorSpec, load_connector_specs
 from cdcsync.debezium.heartbeat import HEARTBEAT_TABLE
 from cdcsync.debezium.publications import prepare_capture
 from cdcsync.debezium.source_preflight import check_sources
+from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.sources_commands import sources
 from cdcsync.pipeline.stack.endpoints import DEBEZIUM_ROLE, SERVICE_DATABASES, SINK_ROLE, StackEndpoints
-from cdcsync.pipeline.targets import Targets, connector_placeholder_env
+from cdcsync.pipeline.targets import Targets
 from tests.conftest import _TestStack
 
 pytestmark = pytest.mark.integration
+
+
+def _worker_env() -> dict[str, str]:
+    """What the test stack's Connect worker resolves placeholders from."""
+    return Targets.local_stack(StackSettings.from_env()).placeholder_env()
+
 
 KIB = 1024
 
@@ -88,23 +95,23 @@ def _problems(report_json: dict[str, object], check: str) -> list[dict[str, str]
 
 
 def test_the_shipped_connectors_pass_their_preflight(pipeline: Targets) -> None:
-    report = check_sources(load_connector_specs(), connector_placeholder_env())
+    report = check_sources(load_connector_specs(), _worker_env())
     assert not report.has_errors, "\n".join(report.lines())
     assert {s.slot_name for s in report.slots} >= {f"cdcsync_{service}" for service in SERVICE_DATABASES}
     result = CliRunner().invoke(sources, ["check", "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["ok"] is True
+    assert json.loads(result.stdout)["ok"] is True
 
 
 def test_a_table_without_a_primary_key(throwaway: Throwaway) -> None:
-    report = check_sources([throwaway.spec], connector_placeholder_env())
+    report = check_sources([throwaway.spec], _worker_env())
     assert [(p.severity, p.check, p.subject) for p in report.problems] == [
         ("error", "replica_identity", f"{throwaway.database}.public.keyless")
     ], "\n".join(report.lines())
     assert "REPLICA IDENTITY FULL" in report.problems[0].fix
 
     throwaway.execute(sql.SQL("ALTER TABLE public.keyless REPLICA IDENTITY FULL"))
-    report = check_sources([throwaway.spec], connector_placeholder_env())
+    report = check_sources([throwaway.spec], _worker_env())
     assert [(p.severity, p.check) for p in report.problems] == [("warning", "primary_key")]
     assert not report.has_errors
 
@@ -114,7 +121,7 @@ def test_a_missing_grant(throwaway: Throwaway) -> None:
     throwaway.execute(sql.SQL("REVOKE SELECT ON public.keyed FROM {}").format(sql.Identifier(DEBEZIUM_ROLE)))
     result = CliRunner().invoke(sources, ["check", "--json", "--connectors-dir", str(throwaway.directory)])
     assert result.exit_code == 1, result.output
-    document = json.loads(result.output)
+    document = json.loads(result.stdout)
     assert document["ok"] is False
     assert _problems(document, "table_privilege") == [
         {
@@ -127,15 +134,15 @@ def test_a_missing_grant(throwaway: Throwaway) -> None:
     ]
 
     throwaway.execute(sql.SQL("GRANT SELECT ON public.keyed TO {}").format(sql.Identifier(DEBEZIUM_ROLE)))
-    assert not check_sources([throwaway.spec], connector_placeholder_env()).has_errors
+    assert not check_sources([throwaway.spec], _worker_env()).has_errors
 
 
 def test_a_heartbeat_table_the_role_cannot_write_or_that_is_gone(throwaway: Throwaway) -> None:
     throwaway.execute(sql.SQL("ALTER TABLE public.keyless ADD PRIMARY KEY (note)"))
-    assert not check_sources([throwaway.spec], connector_placeholder_env()).problems
+    assert not check_sources([throwaway.spec], _worker_env()).problems
     heartbeat = sql.Identifier(*HEARTBEAT_TABLE.split("."))
     throwaway.execute(sql.SQL("REVOKE UPDATE ON {} FROM {}").format(heartbeat, sql.Identifier(DEBEZIUM_ROLE)))
-    (problem,) = check_sources([throwaway.spec], connector_placeholder_env()).problems
+    (problem,) = check_sources([throwaway.spec], _worker_env()).problems
     assert (problem.check, problem.subject) == ("table_privilege", f"{throwaway.database}.{HEARTBEAT_TABLE}")
     assert problem.message.startswith(f"role {DEBEZIUM_ROLE} lacks UPDATE (Debezium's heartbeat.action.query")
     assert problem.fix.endswith(f"GRANT UPDATE ON {HEARTBEAT_TABLE} TO {DEBEZIUM_ROLE}")
@@ -143,7 +150,7 @@ def test_a_heartbeat_table_the_role_cannot_write_or_that_is_gone(throwaway: Thro
     throwaway.execute(sql.SQL("DROP TABLE {}").format(heartbeat))  # which also drops it from the publication
     result = CliRunner().invoke(sources, ["check", "--json", "--connectors-dir", str(throwaway.directory)])
     assert result.exit_code == 1, result.output
-    document = json.loads(result.output)
+    document = json.loads(result.stdout)
     (missing,) = _problems(document, "heartbeat_table")
     assert missing["subject"] == f"{throwaway.database}.{HEARTBEAT_TABLE}"
     (unpublished,) = _problems(document, "publication")
@@ -152,7 +159,7 @@ def test_a_heartbeat_table_the_role_cannot_write_or_that_is_gone(throwaway: Thro
     # The fixes the preflight prints, run as the owner in the order given, are the whole repair.
     for fix in (missing["fix"], unpublished["fix"]):
         throwaway.execute(sql.SQL(fix.split(": ", 1)[1]))
-    assert not check_sources([throwaway.spec], connector_placeholder_env()).problems
+    assert not check_sources([throwaway.spec], _worker_env()).problems
 
 
 def test_an_idle_slot_retaining_wal(throwaway: Throwaway) -> None:
@@ -165,11 +172,11 @@ def test_an_idle_slot_retaining_wal(throwaway: Throwaway) -> None:
     directory = ["--connectors-dir", str(throwaway.directory)]
     below = CliRunner().invoke(sources, ["check", "--json", *directory, "--wal-warning", "10GiB"])
     assert below.exit_code == 0, below.output
-    assert not any(p["subject"].startswith(f"slot {slot} ") for p in _problems(json.loads(below.output), "slot"))
+    assert not any(p["subject"].startswith(f"slot {slot} ") for p in _problems(json.loads(below.stdout), "slot"))
 
     over = CliRunner().invoke(sources, ["check", "--json", *directory, "--wal-warning", "1KiB"])
     assert over.exit_code == 0, over.output  # warnings only
-    document = json.loads(over.output)
+    document = json.loads(over.stdout)
     (warning,) = [p for p in _problems(document, "slot") if p["subject"].startswith(f"slot {slot} ")]
     assert warning["severity"] == "warning"
     assert warning["message"].startswith("idle and retains ")
@@ -183,7 +190,7 @@ def test_an_idle_slot_retaining_wal(throwaway: Throwaway) -> None:
 
 
 def test_an_unreachable_database_is_a_problem_not_a_traceback(throwaway: Throwaway) -> None:
-    report = check_sources([throwaway.spec], env=connector_placeholder_env({"CDCSYNC_PG_PORT": "1025"}))
+    report = check_sources([throwaway.spec], env={**_worker_env(), "CDCSYNC_PG_PORT": "1025"})
     assert [(p.severity, p.check) for p in report.problems] == [("error", "connection")]
     assert "CDCSYNC_PG_PORT" in report.problems[0].fix
 

@@ -63,7 +63,7 @@ def metered_sink(pipeline: Targets, fresh_database: str, tmp_path: Path) -> Iter
     suffix = uuid.uuid4().hex[:10]
     group, dead_letters = f"test-metrics-{suffix}", f"test-metrics-dlq-{suffix}"
     port = StackSettings.from_env().sink_http_port + 1
-    targets = dataclasses.replace(pipeline, calendar_db_url=fresh_database, sink_db_url=fresh_database)
+    targets = pipeline.with_values(CALENDAR_DB_URL=fresh_database, CDCSYNC_SINK_DB_URL=fresh_database)
     env = {"CDCSYNC_SINK_GROUP": group, "CDCSYNC_DLQ_TOPIC": dead_letters, "CDCSYNC_SINK_HTTP": f"127.0.0.1:{port}"}
     process = SinkProcess(targets, tmp_path, env=env)
     process.start()

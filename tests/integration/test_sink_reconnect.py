@@ -67,7 +67,7 @@ class OwnSink:
 def own_sink(pipeline: Targets, fresh_database: str, tmp_path: Path) -> Iterator[OwnSink]:
     suffix = uuid.uuid4().hex[:10]
     group, dead_letters = f"test-reconnect-{suffix}", f"test-reconnect-dlq-{suffix}"
-    targets = dataclasses.replace(pipeline, calendar_db_url=fresh_database, sink_db_url=fresh_database)
+    targets = pipeline.with_values(CALENDAR_DB_URL=fresh_database, CDCSYNC_SINK_DB_URL=fresh_database)
     state_file = tmp_path / "sink-state.json"
     env = {"CDCSYNC_SINK_GROUP": group, "CDCSYNC_DLQ_TOPIC": dead_letters, STATE_FILE_ENV: str(state_file)}
     process = SinkProcess(targets, tmp_path, env=env)

@@ -70,14 +70,14 @@ class IsolatedPipeline:
     @property
     def targets(self) -> Targets:
         calendar = self.admin_url("calendar")
-        return Targets(
-            course_db_url=self.admin_url("course"),
-            attendance_db_url=self.admin_url("attendance"),
-            assignment_db_url=self.admin_url("assignment"),
-            calendar_db_url=calendar,
-            sink_db_url=calendar,
-            kafka_bootstrap_servers=self.settings.kafka_bootstrap,
-            connect_url=self.settings.connect_url,
+        return Targets.explicit(
+            COURSE_DB_URL=self.admin_url("course"),
+            ATTENDANCE_DB_URL=self.admin_url("attendance"),
+            ASSIGNMENT_DB_URL=self.admin_url("assignment"),
+            CALENDAR_DB_URL=calendar,
+            CDCSYNC_SINK_DB_URL=calendar,
+            KAFKA_BOOTSTRAP_SERVERS=self.settings.kafka_bootstrap,
+            CONNECT_URL=self.settings.connect_url,
         )
 
     # -- building -------------------------------------------------------------------------------------

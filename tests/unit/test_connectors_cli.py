@@ -309,7 +309,7 @@ def test_every_command_has_help_that_shows_each_options_environment_variable() -
 @pytest.fixture
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Mapping[str, Any]:
     monkeypatch.setenv("CDCSYNC_CONFIG", str(tmp_path / "contexts.toml"))
-    for key in ("CONNECT_URL", "CONNECT_USERNAME", "CONNECT_PASSWORD", "CDCSYNC_CONTEXT"):
+    for key in ("CONNECT_URL", "CONNECT_USERNAME", "CONNECT_PASSWORD", "CDCSYNC_CONTEXT", "CDCSYNC_PROFILE"):
         monkeypatch.delenv(key, raising=False)
     return {"config": tmp_path / "contexts.toml"}
 

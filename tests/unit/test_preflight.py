@@ -22,13 +22,18 @@ from cdcsync.debezium.preflight_report import (
     sorted_problems,
 )
 from cdcsync.debezium.preflight_rules import PublicationFacts, ServerFacts, SourceFacts, TableFacts, evaluate
-from cdcsync.debezium.source_connection import UnresolvedPlaceholder, resolve_placeholders, source_connection
+from cdcsync.debezium.source_connection import (
+    UnresolvedPlaceholder,
+    placeholder_variables,
+    resolve_placeholders,
+    source_connection,
+)
 from cdcsync.debezium.source_preflight import wal_warning_threshold
 from cdcsync.pipeline import status_report
 from cdcsync.pipeline.errors import ConfigError
 from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.stack.endpoints import StackEndpoints
-from cdcsync.pipeline.targets import connector_placeholder_env
+from cdcsync.pipeline.targets import Targets
 
 GIB = 1 << 30
 SERVER = "127.0.0.1:15432"
@@ -51,22 +56,30 @@ def test_an_unset_placeholder_names_the_key_and_the_variable() -> None:
     assert caught.value.exit_code == 2
 
 
-def test_the_environment_wins_over_the_local_worker_environment() -> None:
+def test_the_local_profile_resolves_placeholders_as_the_local_worker_does() -> None:
     spec = load_connector_specs()[0]
-    local = source_connection(spec, connector_placeholder_env({}))
-    assert (local.host, local.port, local.user) == ("127.0.0.1", 15432, "cdcsync_debezium")
-    remote = source_connection(
-        spec, connector_placeholder_env({"CDCSYNC_PG_HOST": "pg.example", "CDCSYNC_DEBEZIUM_PASSWORD": "s3cret"})
-    )
-    assert (remote.host, remote.port, remote.dbname) == ("pg.example", 15432, spec.config["database.dbname"])
+    local = Targets.local_stack(StackSettings.from_env({"CDCSYNC_PG_PORT": "35432"}))
+    connection = source_connection(spec, local.placeholder_env())
+    assert (connection.host, connection.port, connection.user) == ("127.0.0.1", 35432, "cdcsync_debezium")
+
+
+def test_the_env_profile_resolves_placeholders_from_the_environment_only() -> None:
+    spec = load_connector_specs()[0]
+    env = {
+        "CDCSYNC_PG_HOST": "pg.example",
+        "CDCSYNC_PG_PORT": "5432",
+        "CDCSYNC_DEBEZIUM_USER": "dbz",
+        "CDCSYNC_DEBEZIUM_PASSWORD": "s3cret",
+    }
+    remote = source_connection(spec, Targets.environment(env).placeholder_env(placeholder_variables([spec])))
+    assert (remote.host, remote.port, remote.dbname) == ("pg.example", 5432, spec.config["database.dbname"])
     assert "s3cret" not in repr(remote)
     assert "s3cret" not in remote.describe()
     assert "password=s3cret" in remote.conninfo()
-
-
-def test_the_local_fallback_follows_the_stack_settings() -> None:
-    spec = load_connector_specs()[0]
-    assert source_connection(spec, connector_placeholder_env({"CDCSYNC_PG_PORT": "35432"})).port == 35432
+    with pytest.raises(ConfigError) as missing:
+        Targets.environment({"CDCSYNC_PG_HOST": "pg.example"}).placeholder_env(placeholder_variables([spec]))
+    assert missing.value.key == "CDCSYNC_DEBEZIUM_PASSWORD, CDCSYNC_DEBEZIUM_USER, CDCSYNC_PG_PORT"
+    assert "--local" in str(missing.value)
 
 
 def test_without_the_local_fallback_a_placeholder_must_be_set() -> None:
@@ -386,10 +399,10 @@ def test_compose_runs_the_preflight_with_the_connect_workers_placeholders() -> N
 
 def test_status_shows_slot_health_or_why_not(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CDCSYNC_SLOT_WAL_WARNING", raising=False)
-    monkeypatch.setattr(
-        status_report, "slot_health", lambda specs, env: [_slot("idle", active=False, retained=2 * GIB)]
-    )
-    lines = status_report.slot_health_section()
+    idle = [_slot("idle", active=False, retained=2 * GIB)]
+    monkeypatch.setattr(status_report, "slot_health", lambda specs, env: idle)
+    local = Targets.local_stack(StackSettings.from_env({}))
+    lines = status_report.slot_health_section(local)
     assert lines[0] == "replication slots (! = retains at least 1.0 GiB):"
     assert lines[2].split()[-1] == "!"
 
@@ -397,4 +410,4 @@ def test_status_shows_slot_health_or_why_not(monkeypatch: pytest.MonkeyPatch) ->
         raise psycopg.OperationalError("connection refused\n\tIs the server running?")
 
     monkeypatch.setattr(status_report, "slot_health", unreachable)
-    assert status_report.slot_health_section() == ["replication slots:", "  unavailable: connection refused"]
+    assert status_report.slot_health_section(local) == ["replication slots:", "  unavailable: connection refused"]

@@ -12,7 +12,7 @@ from cdcsync.pipeline.cli import cli, main
 from cdcsync.pipeline.errors import ConfigError
 from cdcsync.pipeline.settings import LOCAL_STACK_DEFAULT_PASSWORD, StackSettings
 from cdcsync.pipeline.stack.endpoints import StackEndpoints
-from cdcsync.pipeline.targets import Targets
+from cdcsync.pipeline.targets import TARGET_VARIABLES, Profile, Targets
 from cdcsync.sink.settings import SinkSettings
 
 
@@ -82,8 +82,9 @@ def test_every_command_has_help() -> None:
 
 def test_reprs_never_show_a_password() -> None:
     env = {"CDCSYNC_STACK_PASSWORD": "hunter2-secret", "CDCSYNC_HOME": "/tmp/x"}
-    targets = Targets.resolve(env)
+    targets = Targets.for_profile(Profile.LOCAL, env)
     assert "hunter2" in targets.course_db_url
     assert "hunter2" not in repr(targets)
+    assert "hunter2" not in targets.describe(TARGET_VARIABLES)
     assert "hunter2" not in repr(targets.sink_settings({"CDCSYNC_SINK_GROUP": "g"}))
     assert "hunter2" not in repr(StackSettings.from_env(env))
