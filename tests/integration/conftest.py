@@ -10,8 +10,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, LiteralString, TypeVar
 
@@ -63,9 +63,10 @@ class SinkProcess:
     targets: Targets
     log_file: Path
     process: subprocess.Popen[bytes] | None = None
+    extra_env: Mapping[str, str] = field(default_factory=dict)  # e.g. another stack's CDCSYNC_HOME and ports
 
     def start(self) -> None:
-        env = self.targets.sink_process_env()
+        env = {**self.targets.sink_process_env(), **self.extra_env}
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
@@ -77,6 +78,9 @@ class SinkProcess:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def stop(self) -> int:
         assert self.process is not None

@@ -15,7 +15,7 @@ from pipeline.errors import StackError
 from pipeline.settings import StackSettings
 from pipeline.stack.connect import POSTGRES_CONNECTOR_CLASS, LocalConnect, lists_connector, worker_properties
 from pipeline.stack.jvm import JavaRuntime, JvmArtifacts
-from pipeline.stack.kafka import LocalKafka, broker_properties
+from pipeline.stack.kafka import LocalKafka, ProxiedListener, broker_properties
 from pipeline.stack.local_stack import LocalStack
 from pipeline.stack.parts import PartStatus
 
@@ -49,6 +49,14 @@ def test_broker_is_a_single_kraft_node_on_loopback(tmp_path: Path) -> None:
     assert props["log.dirs"] == str(tmp_path / "data")
     replication = {key: value for key, value in props.items() if key.endswith(("replication.factor", "min.isr"))}
     assert replication and set(replication.values()) == {1}
+
+
+def test_a_proxied_listener_advertises_the_proxy(tmp_path: Path) -> None:
+    props = broker_properties(_settings(tmp_path), tmp_path / "data", ProxiedListener(port=25010, proxy_port=25011))
+    assert props["listeners"] == ("PLAINTEXT://127.0.0.1:25002,CONTROLLER://127.0.0.1:25003,PROXIED://127.0.0.1:25010")
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:25002,PROXIED://127.0.0.1:25011"
+    assert props["listener.security.protocol.map"] == "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,PROXIED:PLAINTEXT"
+    assert props["inter.broker.listener.name"] == "PLAINTEXT"
 
 
 def test_worker_config(tmp_path: Path) -> None:

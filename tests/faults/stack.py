@@ -1,0 +1,111 @@
+"""The fault suite's own stack: it kills and restarts parts, so it shares nothing with other tests.
+
+It lives under ``.cdcsync/fault-stack`` on ports derived from ``CDCSYNC_FAULT_PORT_BASE``
+(default 36400; base+32 PostgreSQL, +92/+93 Kafka and its controller, +83 Connect). The sink
+reaches Kafka and the calendar database through toxiproxy (API on base+74): PostgreSQL
+through base+33, Kafka through base+95 to a broker listener on base+94 that advertises the
+proxy's address, so the sink's connections after bootstrap go through the proxy too.
+Debezium, the workload and verify connect directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import signal
+from pathlib import Path
+
+from pipeline.lifecycle import apply_connectors_and_wait, local_targets, prepare_sources
+from pipeline.settings import StackSettings
+from pipeline.stack.connect import LocalConnect
+from pipeline.stack.endpoints import StackEndpoints
+from pipeline.stack.jvm import JvmArtifacts
+from pipeline.stack.kafka import LocalKafka, ProxiedListener
+from pipeline.stack.local_stack import LocalStack
+from pipeline.stack.postgres import LocalPostgres
+from pipeline.stack.processes import ManagedProcess, wait_until
+from pipeline.targets import Targets
+from tests.faults.toxiproxy import Toxiproxy
+
+REPO = Path(__file__).resolve().parents[2]
+HOME = REPO / ".cdcsync" / "fault-stack"
+PART_TIMEOUT_S = 180.0
+KAFKA_PROXY = "sink-kafka"
+POSTGRES_PROXY = "sink-postgres"
+
+
+class FaultStack:
+    """PostgreSQL, Kafka and Connect with Debezium, toxiproxy in front of the sink. Construction touches nothing."""
+
+    def __init__(self, base_port: int, home: Path = HOME) -> None:
+        self.env = {
+            "CDCSYNC_HOME": str(home),
+            "CDCSYNC_PG_PORT": str(base_port + 32),
+            "CDCSYNC_KAFKA_PORT": str(base_port + 92),
+            "CDCSYNC_KAFKA_CONTROLLER_PORT": str(base_port + 93),
+            "CDCSYNC_CONNECT_PORT": str(base_port + 83),
+        }
+        self.settings = StackSettings.from_env({**os.environ, **self.env})
+        self._proxied = ProxiedListener(port=base_port + 94, proxy_port=base_port + 95)
+        self._postgres_proxy_port = base_port + 33
+        artifacts = JvmArtifacts(self.settings)
+        self.postgres = LocalPostgres(self.settings)
+        self.kafka = LocalKafka(self.settings, artifacts, self._proxied)
+        self.connect = LocalConnect(self.settings, artifacts)
+        self._stack = LocalStack(
+            self.settings, artifacts=artifacts, postgres=self.postgres, kafka=self.kafka, connect=self.connect
+        )
+        self.toxiproxy = Toxiproxy(home, self.settings.host, base_port + 74)
+        self.targets = local_targets(self.settings)
+
+    @property
+    def sink_targets(self) -> Targets:
+        """The targets with the sink's Kafka and calendar database behind toxiproxy."""
+        behind_proxy = dataclasses.replace(self.settings, postgres_port=self._postgres_proxy_port)
+        return dataclasses.replace(
+            self.targets,
+            kafka_bootstrap_servers=f"{self.settings.host}:{self._proxied.proxy_port}",
+            sink_db_url=StackEndpoints(behind_proxy).sink_url,
+        )
+
+    def process_env(self) -> dict[str, str]:
+        """The environment of a ``cdcsync`` process that works on this stack."""
+        return {**os.environ, **self.env}
+
+    def up_from_scratch(self) -> None:
+        """Stop whatever an earlier run left, wipe its state (the resolved jars stay), and bring everything up:
+        parts, proxies, source schemas with the demo data, connectors RUNNING."""
+        self.down()
+        for entry in self.settings.home.glob("*"):
+            if entry.is_dir() and entry.name != "jvm":
+                shutil.rmtree(entry)
+            elif not entry.is_dir():
+                entry.unlink()
+        self._stack.up(timeout=PART_TIMEOUT_S)
+        self.toxiproxy.start()
+        self.toxiproxy.create(KAFKA_PROXY, self._proxied.proxy_port, self._proxied.port)
+        self.toxiproxy.create(POSTGRES_PROXY, self._postgres_proxy_port, self.settings.postgres_port)
+        prepare_sources(self.settings, demo_data=True)
+        apply_connectors_and_wait(self.targets.connect_url, self.targets.kafka_bootstrap_servers, PART_TIMEOUT_S)
+
+    def ensure_running(self) -> None:
+        """Start any part that is not running (a scenario that failed may have left one down). Idempotent."""
+        self.postgres.start(PART_TIMEOUT_S)
+        self.kafka.start(PART_TIMEOUT_S)
+        self.connect.start(PART_TIMEOUT_S)
+        self.toxiproxy.reset()
+
+    def down(self) -> None:
+        self.toxiproxy.stop()
+        self._stack.down()
+
+    def sigkill(self, part: str) -> int:
+        """SIGKILL a JVM part ("kafka" or "connect") and wait until it is gone; its pid."""
+        process = ManagedProcess(part, self.settings.home)
+        pid = process.running_pid()
+        if pid is None:
+            raise AssertionError(f"{part} is not running, there is nothing to kill")
+        os.killpg(pid, signal.SIGKILL)  # each part leads its own process group
+        wait_until(lambda: process.running_pid() is None, 30, f"{part} (pid {pid}) to die")
+        return pid
