@@ -26,7 +26,7 @@ from tests.faults.workload import ConcurrentWorkload
 from tests.integration.conftest import SinkProcess, until
 
 GROUP = "cdcsync-calendar-sink"
-VERIFY_WAIT_S = 240
+VERIFY_WAIT_S = 60
 COMMITS_BETWEEN_FAULTS = 20
 
 

@@ -16,6 +16,8 @@ import shutil
 import signal
 from pathlib import Path
 
+from debezium.connect_client import ConnectClient
+from debezium.connector_spec import load_connector_specs
 from pipeline.lifecycle import apply_connectors_and_wait, local_targets, prepare_sources
 from pipeline.settings import StackSettings
 from pipeline.stack.connect import LocalConnect
@@ -88,6 +90,16 @@ class FaultStack:
         self.toxiproxy.create(POSTGRES_PROXY, self._postgres_proxy_port, self.settings.postgres_port)
         prepare_sources(self.settings, demo_data=True)
         apply_connectors_and_wait(self.targets.connect_url, self.targets.kafka_bootstrap_servers, PART_TIMEOUT_S)
+        wait_until(self._snapshots_committed, PART_TIMEOUT_S, "each connector's offset past its initial snapshot")
+
+    def _snapshots_committed(self) -> bool:
+        """Each connector has committed a streaming offset, so a restarted worker streams on from it.
+
+        Until then a killed worker snapshots again, and a row deleted between the two snapshots
+        is never deleted downstream: that window belongs to the initial snapshot, not to these faults."""
+        with ConnectClient(self.targets.connect_url) as client:
+            offsets = [client.get_offsets(spec.name) for spec in load_connector_specs()]
+        return all(found and all("snapshot" not in o.get("offset", {}) for o in found) for found in offsets)
 
     def ensure_running(self) -> None:
         """Start any part that is not running (a scenario that failed may have left one down). Idempotent."""

@@ -59,6 +59,9 @@ def test_sink_sigkill(faults: Faults) -> None:
     def inject(_round: int, workload: ConcurrentWorkload) -> int:
         workload.wait_for_commits(faults.rng.randint(1, 40))
         sink.kill()
+        # A commit the sink sent just before it died may still land (the proxy holds its bytes):
+        # the stored offsets are final once PostgreSQL has ended the dead sink's sessions.
+        until("the killed sink's sessions to end", lambda: _no_other_sink_session(faults), 60)
         stored = _stored_offsets(faults)
         log_end = len(sink.log_text())
         sink.start()
@@ -129,6 +132,14 @@ def _stored_offsets(faults: Faults) -> dict[str, int]:
             ("cdcsync-calendar-sink",),
         ).fetchall()
     return {f"{topic}[{partition}]": offset for topic, partition, offset in rows}
+
+
+def _no_other_sink_session(faults: Faults) -> bool | None:
+    with psycopg.connect(faults.stack.targets.sink_db_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = current_user AND pid <> pg_backend_pid()"
+        ).fetchone()
+    return True if row is not None and row[0] == 0 else None
 
 
 def _assignment_after(log: str, start: int) -> dict[str, int] | None:
