@@ -26,7 +26,7 @@ from tests.faults.workload import ConcurrentWorkload
 from tests.integration.conftest import SinkProcess, until
 
 GROUP = "cdcsync-calendar-sink"
-VERIFY_WAIT_S = 60
+VERIFY_WAIT_S = 120
 COMMITS_BETWEEN_FAULTS = 20
 
 
@@ -75,7 +75,9 @@ def run_scenario(name: str, stack: FaultStack, sink: SinkProcess, rounds: int, i
         workload.wait_for_commits(COMMITS_BETWEEN_FAULTS)  # the sources take writes again after the faults
     counts.committed, counts.rolled_back, counts.aborted = workload.committed, workload.rolled_back, workload.aborted
     try:
+        assert sink.running(), f"the sink exited with code {sink.process and sink.process.poll()}; log: {sink.log_file}"
         clean, counts.missing, counts.wrong = _verify(stack)
+        assert clean, f"verify: {counts.missing} missing or extra, {counts.wrong} wrong"
         ledger = until("the sink's stored offsets at the end of every partition", lambda: _caught_up(stack), 120)
         counts.offsets_applied = sum(x.offsets_applied for x in ledger) - ledger_before
         counts.applied_twice = sum(x.reapplied for x in ledger)
@@ -83,8 +85,6 @@ def run_scenario(name: str, stack: FaultStack, sink: SinkProcess, rounds: int, i
     finally:
         counts.seconds = time.monotonic() - started
         print(f"\n{counts.line()}")
-    assert sink.running(), f"the sink exited with code {sink.process and sink.process.poll()}; log: {sink.log_file}"
-    assert clean, f"verify: {counts.missing} missing or extra, {counts.wrong} wrong"
     assert (counts.missing, counts.wrong, counts.applied_twice, counts.gaps) == (0, 0, 0, 0)
     assert counts.faults >= rounds
     return counts

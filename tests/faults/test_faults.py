@@ -73,9 +73,9 @@ def test_sink_sigkill(faults: Faults) -> None:
 
 
 PROXIES = {"kafka": KAFKA_PROXY, "postgres": POSTGRES_PROXY}
-LATENCY_HOLD_S = 6.0
-CUT_HOLD_S = 4.0
-HALF_OPEN_HOLD_S = 15.0
+LATENCY_HOLD_S = 5.0
+CUT_HOLD_S = 3.0
+HALF_OPEN_HOLD_S = 10.0
 
 
 @pytest.mark.parametrize("peer", ["kafka", "postgres"])
