@@ -3,7 +3,8 @@
 The CLI turns these into a one-line message and an exit code in one place
 (``pipeline.cli.main``); library code raises them and never calls ``sys.exit``.
 
-Exit codes (the one table; the Kafka Connect errors are in ``debezium.connect_errors``):
+Exit codes (the one table; the Kafka Connect errors are in ``debezium.connect_errors``,
+the sink's in ``sink.errors``, which ``SinkStopped`` carries out of ``cdcsync sink run``):
 
 ====  ==========================================================================  =============================
 code  meaning                                                                     raised as
@@ -23,6 +24,10 @@ code  meaning                                                                   
 10    timed out: no answer within --request-timeout, or not in the wanted         ``ConnectTimeout``
       state within --timeout (--wait)
 11    a connector or task FAILED while --wait waited for RUNNING                  ``ConnectorFailed``
+20    sink: the calendar database refused its login (password, role, database)   ``CalendarLoginRefused``
+21    sink: its schema cannot be migrated (privileges, conflicting objects)       ``CalendarSchemaNotMigratable``
+22    sink: Kafka rejected its credentials or denies it a topic or the group      ``KafkaAccessDenied``
+23    sink: Kafka refused a dead letter for good (offsets not advanced)           ``DeadLetterWriteFailed``
 130   interrupted (Ctrl-C) or a confirmation declined
 ====  ==========================================================================  =============================
 """
@@ -71,3 +76,11 @@ class VerifyMismatch(CdcsyncError):
     """The calendar differs from what the rules derive from the sources."""
 
     exit_code = 1
+
+
+class SinkStopped(CdcsyncError):
+    """The sink daemon met an error retrying cannot fix; the exit code is that error's."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -7,5 +7,8 @@ Reading order for a newcomer:
 - ``source_replica``: the sink's own copy of the source rows, with a per-row position guard.
 - ``calendar_projection``: the spec's rules, and which calendar rows a batch can affect.
 - ``calendar_writer``: one PostgreSQL transaction per batch (replica, calendar rows, offsets).
+- ``consumed_batch``: a consumed batch of messages decoded into changes and dead letters (pure).
+- ``calendar_database``: the connection, opened again after it drops; errors out as decisions.
+- ``reconnect``: backoff (tenacity) and the record of outages; ``sink_state``: the state file.
 - ``consumer_loop``: orchestrates Kafka, dead letters and the writer.
 """

@@ -9,13 +9,16 @@ from pathlib import Path
 
 from pipeline.stack.parts import PartStatus
 from pipeline.stack.processes import ManagedProcess
+from sink.sink_state import STATE_FILE_ENV, read_state
 
 
 class BackgroundSink:
-    """``cdcsync sink run`` detached, with its log under ``<home>/logs/sink.log``."""
+    """``cdcsync sink run`` detached, with its log under ``<home>/logs/sink.log``
+    and its state (running, reconnecting) in ``<home>/run/sink-state.json``."""
 
     def __init__(self, home: Path) -> None:
         self._process = ManagedProcess("sink", home)
+        self.state_file = home / "run" / "sink-state.json"
 
     @property
     def log_file(self) -> Path:
@@ -29,7 +32,8 @@ class BackgroundSink:
         if self._process.running_pid() is not None:
             return False
         argv = [sys.executable, "-m", "pipeline", "sink", "run"]
-        self._process.start(argv, env=dict(os.environ if env is None else env))
+        self.state_file.unlink(missing_ok=True)
+        self._process.start(argv, env={**(os.environ if env is None else env), STATE_FILE_ENV: str(self.state_file)})
         return True
 
     def stop(self) -> bool:
@@ -38,5 +42,12 @@ class BackgroundSink:
 
     def status(self) -> PartStatus:
         pid = self._process.running_pid()
-        detail = f"pid {pid}" if pid is not None else "not running"
+        state = read_state(self.state_file)
+        if pid is None:
+            # A sink that stopped on an error says why; its last state otherwise means nothing.
+            detail = f"not running ({state.describe()})" if state is not None and state.reason else "not running"
+        elif state is None or state.pid != pid:
+            detail = f"pid {pid}"
+        else:
+            detail = f"pid {pid}, {state.describe()}"
         return PartStatus(name="sink", running=pid is not None, detail=detail, log_file=self.log_file)

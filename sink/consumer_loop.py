@@ -6,35 +6,46 @@ Order of effects per batch, which is what makes a crash at any instant safe:
 2. replica, calendar rows and offsets commit in one PostgreSQL transaction;
 3. the same offsets are committed to Kafka, for lag tools only.
 On (re)assignment, partitions resume from the offsets stored in PostgreSQL.
+
+Outages: librdkafka reconnects to brokers by itself; the loop only records the
+outage. When the calendar database fails mid-batch, the outcome of the batch is
+unknown and the consumer's position is already past it, so the loop reconnects
+(with backoff), migrates, re-reads the stored offsets and moves every assigned
+partition back to them before consuming again. A partition assigned while the
+database is down stays paused until then. Errors retrying cannot fix raise
+``SinkCannotContinue``.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-import psycopg
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from pipeline.settings import SinkSettings
-from sink.calendar_writer import CalendarWriter
-from sink.change_batch import ChangeBatch
-from sink.change_event import MessageRef
-from sink.dead_letters import DeadLetter, DeadLetterTopic
-from sink.decoding import decode_change
-from sink.errors import InvalidMessage
-from sink.kafka_clients import admin_config, consumer_config, message_headers, producer_config
+from sink.calendar_database import CalendarDatabase
+from sink.calendar_writer import BatchResult
+from sink.consumed_batch import collect_batch
+from sink.dead_letters import DeadLetter, DeadLettersUnacknowledged, DeadLetterTopic
+from sink.errors import (
+    CalendarDatabaseUnavailable,
+    DependencyUnavailable,
+    KafkaUnavailable,
+    SinkCannotContinue,
+    SinkConfigInvalid,
+    kafka_failure,
+)
+from sink.kafka_clients import admin_config, consumer_config, producer_config
 from sink.offset_store import OffsetStore
-from sink.schema import migrate
+from sink.reconnect import Outages, Reconnector, RetryPolicy
 from sink.source_tables import SOURCE_TABLES, SourceTable
 
 logger = logging.getLogger(__name__)
-
-# Errors a consumer reports while a topic does not exist yet (before the
-# connector's snapshot created it); the subscription picks it up later.
-_TRANSIENT_CONSUMER_ERRORS = frozenset({KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART})
 
 
 def default_routing() -> dict[str, SourceTable]:
@@ -51,105 +62,221 @@ class SinkRunStats:
     calendar_deletes: int = 0
 
 
-def _collect(messages: Sequence[Message], routing: Mapping[str, SourceTable]) -> tuple[ChangeBatch, list[DeadLetter]]:
-    """Decode a consumed batch. Pure apart from reading the messages."""
-    batch = ChangeBatch()
-    letters: list[DeadLetter] = []
-    for message in messages:
-        error = message.error()
-        if error is not None:
-            if error.code() in _TRANSIENT_CONSUMER_ERRORS:
-                logger.debug("consumer: %s", error)
-                continue
-            raise KafkaException(error)
-        topic, partition, offset = message.topic(), message.partition(), message.offset()
-        if topic is None or partition is None or offset is None:
-            continue
-        ref = MessageRef(topic, partition, offset)
-        table = routing.get(topic)
-        headers = message_headers(message)
-        try:
-            if table is None:
-                raise InvalidMessage(f"no source table is routed from topic {topic!r}")
-            event = decode_change(table, message.value(), headers)
-        except InvalidMessage as exc:
-            key = message.key()
-            value = message.value()
-            letters.append(
-                DeadLetter(
-                    ref=ref,
-                    key=key if isinstance(key, bytes) else None,
-                    value=value if isinstance(value, bytes) else None,
-                    headers=headers,
-                    error_class=type(exc).__name__,
-                    reason=exc.reason,
-                )
-            )
-            batch.add_dead_letter(ref)
-            continue
-        batch.add(ref, event)
-    return batch, letters
-
-
 class SinkDaemon:
     """Consumes the source topics and keeps ``calendar.calendar_entries`` equal to the rules.
 
     Nothing connects in the constructor. ``run`` returns when ``stop`` is set,
     or after ``max_batches`` batches (for tests), and always leaves the group.
+    It outlasts outages of Kafka and of the calendar database; it raises
+    ``SinkCannotContinue`` for what retrying cannot fix. ``state_file``, if
+    given, follows every transition (``sink.sink_state``).
     """
 
-    def __init__(self, settings: SinkSettings, routing: Mapping[str, SourceTable] | None = None) -> None:
+    def __init__(
+        self,
+        settings: SinkSettings,
+        routing: Mapping[str, SourceTable] | None = None,
+        state_file: Path | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> None:
         self._settings = settings
         self._routing = dict(routing or default_routing())
         self._offsets = OffsetStore(settings.group_id)
+        self._state_file = state_file
+        self._policy = policy or RetryPolicy()
 
     def run(self, stop: threading.Event, max_batches: int | None = None) -> SinkRunStats:
-        settings = self._settings
+        outages = Outages(self._state_file)
+        session = _Session(
+            self._settings, self._routing, self._offsets, outages, Reconnector(self._policy, outages, stop)
+        )
         stats = SinkRunStats()
-        with psycopg.connect(settings.calendar_db_url, autocommit=True, application_name="cdcsync-sink") as conn:
-            migrate(conn)
-            writer = CalendarWriter(conn, self._offsets)
-            dead_letters = DeadLetterTopic(
-                settings.dead_letter_topic, producer_config(settings), admin_config(settings)
-            )
-            dead_letters.ensure_topic()
-            consumer = Consumer(consumer_config(settings))
-
-            def on_assign(client: Consumer, partitions: list[TopicPartition]) -> None:
-                stored = self._offsets.load(conn, [(p.topic, p.partition) for p in partitions])
-                for p in partitions:
-                    p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
-                logger.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]@{p.offset}" for p in partitions))
-                client.assign(partitions)
-
-            consumer.subscribe(sorted(self._routing), on_assign=on_assign)
-            try:
-                while not stop.is_set() and (max_batches is None or stats.batches < max_batches):
-                    messages = consumer.consume(settings.batch_max_messages, settings.batch_max_wait_ms / 1000)
-                    if not messages:
-                        continue
-                    batch, letters = _collect(messages, self._routing)
-                    dead_letters.write(letters)
-                    result = writer.apply(batch)
-                    consumer.commit(
-                        offsets=[TopicPartition(t, p, o) for (t, p), o in batch.next_offsets.items()],
-                        asynchronous=True,
-                    )
-                    stats.batches += 1
-                    stats.messages += result.messages
-                    stats.changes += result.changes
-                    stats.dead_letters += len(letters)
-                    stats.calendar_upserts += result.calendar_upserts
-                    stats.calendar_deletes += result.calendar_deletes
-                    logger.info(
-                        "applied batch: %d messages, %d changes, %d dead letters, %d calendar rows written, %d removed",
-                        result.messages,
-                        result.changes,
-                        len(letters),
-                        result.calendar_upserts,
-                        result.calendar_deletes,
-                    )
-            finally:
+        consumer: Consumer | None = None
+        try:
+            consumer = session.start()
+            outages.running()
+            while not stop.is_set() and (max_batches is None or stats.batches < max_batches):
+                applied = session.step(consumer)
+                if applied is None:
+                    continue
+                result, dead_letters = applied
+                stats.batches += 1
+                stats.messages += result.messages
+                stats.changes += result.changes
+                stats.dead_letters += dead_letters
+                stats.calendar_upserts += result.calendar_upserts
+                stats.calendar_deletes += result.calendar_deletes
+        except DependencyUnavailable:
+            pass  # asked to stop while waiting for a dependency
+        except SinkCannotContinue as exc:
+            outages.stopped(f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            if consumer is not None:
                 consumer.close()
-                dead_letters.close()
+            session.close()
+        outages.stopped()
         return stats
+
+
+CALENDAR = CalendarDatabaseUnavailable.dependency
+KAFKA = KafkaUnavailable.dependency
+_PROBE_EVERY_S = 2.0  # how often a broker outage is probed for its end
+_IDLE_CHECK_EVERY_S = 5.0  # how often an idle sink checks its calendar connection
+
+
+class _Session:
+    """One run's clients, and what it takes to go on after an outage."""
+
+    def __init__(
+        self,
+        settings: SinkSettings,
+        routing: Mapping[str, SourceTable],
+        offsets: OffsetStore,
+        outages: Outages,
+        reconnect: Reconnector,
+    ) -> None:
+        self._settings = settings
+        self._routing = routing
+        self._outages = outages
+        self._reconnect = reconnect
+        self._calendar = CalendarDatabase(settings.calendar_db_url, offsets)
+        self._dead_letters = DeadLetterTopic(
+            settings.dead_letter_topic, producer_config(settings), admin_config(settings)
+        )
+        self._client_errors: list[KafkaError] = []
+        self._reposition = False
+        self._last_probe = 0.0
+        self._last_calendar_contact = time.monotonic()
+
+    def start(self) -> Consumer:
+        self._reconnect.call(self._calendar.connect, restores=CALENDAR)
+        self._reconnect.call(self._dead_letters.ensure_topic, restores=KAFKA)
+        try:
+            consumer = Consumer(consumer_config(self._settings, self._client_errors.append))
+        except KafkaException as exc:
+            raise SinkConfigInvalid(f"Kafka consumer configuration: {exc.args[0].str()}") from exc
+        consumer.subscribe(sorted(self._routing), on_assign=self._on_assign)
+        return consumer
+
+    def close(self) -> None:
+        self._dead_letters.close()
+        self._calendar.close()
+
+    def step(self, consumer: Consumer) -> tuple[BatchResult, int] | None:
+        """Consume and apply one batch; None if there was nothing to apply (or it must be read again)."""
+        settings = self._settings
+        messages = consumer.consume(settings.batch_max_messages, settings.batch_max_wait_ms / 1000)
+        batch, letters, message_errors = collect_batch(messages, self._routing)
+        self._note_kafka_errors(consumer, [*self._client_errors, *message_errors], bool(messages))
+        self._client_errors.clear()
+        if self._reposition:
+            self._recover(consumer)  # the messages consumed meanwhile are read again from the stored offsets
+            return None
+        try:
+            if not batch.next_offsets:
+                self._check_calendar_when_idle()
+                return None
+            self._write_dead_letters(letters)
+            result = self._calendar.apply(batch)
+            self._last_calendar_contact = time.monotonic()
+        except CalendarDatabaseUnavailable as exc:
+            self._outages.lost(exc)
+            self._recover(consumer)
+            return None
+        try:
+            consumer.commit(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in batch.next_offsets.items()], asynchronous=True
+            )
+        except KafkaException as exc:  # informational only: the offsets that count are in PostgreSQL
+            logger.debug("kafka commit: %s", exc)
+        logger.info(
+            "applied batch: %d messages, %d changes, %d dead letters, %d calendar rows written, %d removed",
+            result.messages,
+            result.changes,
+            len(letters),
+            result.calendar_upserts,
+            result.calendar_deletes,
+        )
+        return result, len(letters)
+
+    def _check_calendar_when_idle(self) -> None:
+        if time.monotonic() - self._last_calendar_contact >= _IDLE_CHECK_EVERY_S:
+            self._last_calendar_contact = time.monotonic()
+            self._calendar.check()
+
+    def _on_assign(self, client: Consumer, partitions: list[TopicPartition]) -> None:
+        try:
+            stored = self._calendar.load_offsets([(p.topic, p.partition) for p in partitions])
+        except CalendarDatabaseUnavailable as exc:
+            # Where to start is in the database: hold the partitions until it is back.
+            self._outages.lost(exc)
+            client.assign(partitions)
+            client.pause(partitions)
+            self._reposition = True
+            logger.info("assigned %d partitions, paused until the calendar database is back", len(partitions))
+            return
+        for p in partitions:
+            p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
+        logger.info("assigned %s", _positions(partitions))
+        client.assign(partitions)
+
+    def _recover(self, consumer: Consumer) -> None:
+        """Reconnect and migrate, then move every assigned partition back to its stored offset."""
+
+        def reconnect_and_load() -> list[TopicPartition]:
+            self._calendar.connect()
+            assigned = consumer.assignment()
+            stored = self._calendar.load_offsets([(p.topic, p.partition) for p in assigned])
+            return [
+                TopicPartition(p.topic, p.partition, stored.get((p.topic, p.partition), OFFSET_BEGINNING))
+                for p in assigned
+            ]
+
+        positions = self._reconnect.call(reconnect_and_load, restores=CALENDAR)
+        if positions:
+            # assign() drops what was fetched past these offsets, like a rebalance would.
+            consumer.assign(positions)
+            consumer.resume(positions)
+            logger.info("resumed at the stored offsets: %s", _positions(positions))
+        self._reposition = False
+
+    def _write_dead_letters(self, letters: list[DeadLetter]) -> None:
+        pending = tuple(letters)
+
+        def write_pending() -> None:
+            nonlocal pending
+            try:
+                self._dead_letters.write(pending)
+            except DeadLettersUnacknowledged as exc:
+                pending = exc.pending
+                raise
+
+        if pending:
+            self._reconnect.call(write_pending, restores=KAFKA)
+
+    def _note_kafka_errors(self, consumer: Consumer, errors: list[KafkaError], consumed: bool) -> None:
+        """Record a broker outage (librdkafka reconnects by itself), and notice when it ends."""
+        for error in errors:
+            decision = kafka_failure(error)
+            if isinstance(decision, SinkCannotContinue):
+                raise decision
+            if decision is None:
+                logger.info("kafka consumer: %s", error.str())
+            else:
+                self._outages.lost(decision)
+        if errors or not self._outages.is_down(KAFKA):
+            return
+        if not consumed and time.monotonic() - self._last_probe < _PROBE_EVERY_S:
+            return
+        self._last_probe = time.monotonic()
+        try:
+            if not consumed:
+                consumer.list_topics(timeout=1.0)
+        except KafkaException:
+            return
+        self._outages.restored(KAFKA)
+
+
+def _positions(partitions: Sequence[TopicPartition]) -> str:
+    return ", ".join(f"{p.topic}[{p.partition}]@{p.offset}" for p in partitions)

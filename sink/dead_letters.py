@@ -4,8 +4,10 @@ A dead letter keeps the original key, value and headers, and adds headers that
 say why: ``cdcsync.error.class``, ``cdcsync.error.message``,
 ``cdcsync.original.topic``, ``cdcsync.original.partition`` and
 ``cdcsync.original.offset``. ``write`` returns only once Kafka has
-acknowledged every letter (acks=all); otherwise it raises
-``DeadLetterWriteFailed`` and the caller must not advance its offsets.
+acknowledged every letter (acks=all); otherwise it raises, and the caller must
+not advance its offsets: ``DeadLettersUnacknowledged`` while the broker is
+briefly down (send the pending ones again), ``DeadLetterWriteFailed`` if Kafka
+refuses a letter for good (the sink stops).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from sink.change_event import MessageRef
-from sink.errors import DeadLetterWriteFailed
+from sink.errors import DeadLetterWriteFailed, KafkaUnavailable, kafka_failure
 from sink.kafka_clients import message_headers
 
 logger = logging.getLogger(__name__)
@@ -31,6 +33,14 @@ ERROR_MESSAGE_HEADER = "cdcsync.error.message"
 ORIGINAL_TOPIC_HEADER = "cdcsync.original.topic"
 ORIGINAL_PARTITION_HEADER = "cdcsync.original.partition"
 ORIGINAL_OFFSET_HEADER = "cdcsync.original.offset"
+
+
+class DeadLettersUnacknowledged(KafkaUnavailable):
+    """Kafka is briefly unable to take dead letters; ``pending`` are the ones to send again."""
+
+    def __init__(self, message: str, pending: tuple[DeadLetter, ...]) -> None:
+        super().__init__(message)
+        self.pending = pending
 
 
 @dataclass(frozen=True)
@@ -72,30 +82,54 @@ class DeadLetterTopic:
         self._producer: Producer | None = None
 
     def ensure_topic(self) -> None:
-        """Create the dead-letter topic if it does not exist (idempotent)."""
+        """Create the dead-letter topic if it does not exist (idempotent).
+
+        Raises ``KafkaUnavailable`` while the broker cannot answer.
+        """
         admin = AdminClient(self._admin_config)
         futures = admin.create_topics([NewTopic(self.topic, num_partitions=1, replication_factor=-1)])
         for future in futures.values():
             try:
                 future.result(timeout=30)
             except KafkaException as exc:
-                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                error = exc.args[0]
+                if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                    continue
+                decision = kafka_failure(error)
+                if decision is None:
                     raise
+                raise decision from exc
 
     def write(self, letters: Sequence[DeadLetter]) -> None:
+        """Returns once Kafka acknowledged every letter.
+
+        Raises ``DeadLettersUnacknowledged`` (with the letters to send again) if the
+        broker is briefly unable to take them, and ``DeadLetterWriteFailed`` if Kafka
+        refuses one for good. Either way the caller must not advance its offsets.
+        """
         if not letters:
             return
         if self._producer is None:
             self._producer = self._producer_factory(self._producer_config)
-        failures: list[str] = []
+        failures: list[KafkaError] = []
+        acknowledged: set[int] = set()
 
-        def delivered(err: KafkaError | None, _msg: Message) -> None:
-            if err is not None:
-                failures.append(str(err))
+        def delivered(index: int) -> Callable[[KafkaError | None, Message], None]:
+            def report(err: KafkaError | None, _msg: Message) -> None:
+                if err is None:
+                    acknowledged.add(index)
+                else:
+                    failures.append(err)
 
-        for letter in letters:
+            return report
+
+        for index, letter in enumerate(letters):
             self._producer.produce(
-                self.topic, key=letter.key, value=letter.value, headers=letter.kafka_headers(), on_delivery=delivered
+                self.topic,
+                key=letter.key,
+                value=letter.value,
+                headers=letter.kafka_headers(),
+                on_delivery=delivered(index),
             )
             logger.warning(
                 "dead letter %s[%d]@%d: %s: %s",
@@ -106,11 +140,21 @@ class DeadLetterTopic:
                 letter.reason,
             )
         remaining = self._producer.flush(self._flush_timeout_s)
-        if remaining or failures:
-            raise DeadLetterWriteFailed(
-                f"{len(letters)} dead letters not acknowledged by {self.topic} "
-                f"({remaining} pending, errors: {failures[:3]}); offsets not advanced"
-            )
+        if len(acknowledged) == len(letters):
+            return
+        errors = [f"{err.name()}: {err.str()}" for err in failures[:3]]
+        summary = (
+            f"{len(letters)} dead letters not acknowledged by {self.topic} ({remaining} pending, errors: {errors})"
+        )
+        refused = next((err for err in failures if not isinstance(kafka_failure(err), KafkaUnavailable)), None)
+        if refused is not None:
+            raise DeadLetterWriteFailed(f"{summary}; offsets not advanced")
+        # A producer that gave up on messages is replaced: the next attempt starts clean.
+        self._producer.purge()
+        self._producer = None
+        raise DeadLettersUnacknowledged(
+            summary, tuple(letter for index, letter in enumerate(letters) if index not in acknowledged)
+        )
 
     def close(self) -> None:
         if self._producer is not None:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Message
+from confluent_kafka import KafkaError, Message
 
 from pipeline.settings import SinkSettings
 
+# librdkafka logs every failed reconnect (several a second while a broker is down). The
+# sink hears of the same errors through error_cb and logs one line per outage instead.
+_QUIET = {"log_level": 2}
 
-def consumer_config(settings: SinkSettings) -> dict[str, Any]:
-    return {
+
+def consumer_config(settings: SinkSettings, on_error: Callable[[KafkaError], None] | None = None) -> dict[str, Any]:
+    """``on_error`` gets the client's own errors (a broker down, a failed authentication), from ``consume``."""
+    config: dict[str, Any] = {
         "bootstrap.servers": settings.bootstrap_servers,
         "group.id": settings.group_id,
         # Offsets live in the calendar database; Kafka commits are informational.
@@ -24,7 +30,11 @@ def consumer_config(settings: SinkSettings) -> dict[str, Any]:
         "session.timeout.ms": 10_000,
         "heartbeat.interval.ms": 2_000,
         "client.id": "cdcsync-sink",
+        **_QUIET,
     }
+    if on_error is not None:
+        config["error_cb"] = on_error
+    return config
 
 
 def producer_config(settings: SinkSettings) -> dict[str, Any]:
@@ -32,12 +42,15 @@ def producer_config(settings: SinkSettings) -> dict[str, Any]:
         "bootstrap.servers": settings.bootstrap_servers,
         "acks": "all",
         "enable.idempotence": True,
+        # Every letter gets its verdict within one flush (DeadLetterTopic waits 30 s).
+        "message.timeout.ms": 20_000,
         "client.id": "cdcsync-sink-dead-letters",
+        **_QUIET,
     }
 
 
 def admin_config(settings: SinkSettings) -> dict[str, Any]:
-    return {"bootstrap.servers": settings.bootstrap_servers, "client.id": "cdcsync-sink-admin"}
+    return {"bootstrap.servers": settings.bootstrap_servers, "client.id": "cdcsync-sink-admin", **_QUIET}
 
 
 def message_headers(message: Message) -> tuple[tuple[str, bytes | None], ...]:

@@ -66,7 +66,7 @@ def fault_stack() -> Iterator[FaultStack]:
 def fault_sink(fault_stack: FaultStack) -> Iterator[SinkProcess]:
     """The sink as a child process, through the proxies; the calendar equals the rules before any fault."""
     sink = SinkProcess(fault_stack.sink_targets, fault_stack.settings.home / "logs" / "fault-sink.log")
-    sink.extra_env = fault_stack.env
+    sink.env = dict(fault_stack.env)
     sink.start()
     report = verify_until_clean(fault_stack.targets, 300, poll_s=0.5)
     assert report.clean, "\n".join(render_report(report, 10))

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, LiteralString, TypeVar
@@ -63,10 +63,10 @@ class SinkProcess:
     targets: Targets
     log_file: Path
     process: subprocess.Popen[bytes] | None = None
-    extra_env: Mapping[str, str] = field(default_factory=dict)  # e.g. another stack's CDCSYNC_HOME and ports
+    env: dict[str, str] = field(default_factory=dict)  # on top of the targets' (a group, a state file)
 
     def start(self) -> None:
-        env = {**self.targets.sink_process_env(), **self.extra_env}
+        env = {**self.targets.sink_process_env(), **self.env}
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(

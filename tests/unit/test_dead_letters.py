@@ -9,15 +9,15 @@ import pytest
 from confluent_kafka import KafkaError
 
 from sink.change_event import MessageRef
-from sink.dead_letters import DeadLetter, DeadLetterTopic
+from sink.dead_letters import DeadLetter, DeadLettersUnacknowledged, DeadLetterTopic
 from sink.errors import DeadLetterWriteFailed
 
 
 class StandInProducer:
-    """Acknowledges or refuses every message, like a broker that is up or cannot take writes."""
+    """Acknowledges every message, or fails each with ``error``: a broker that is up, down, or refusing."""
 
-    def __init__(self, refuse: bool) -> None:
-        self.refuse = refuse
+    def __init__(self, error: int | None = None) -> None:
+        self.error = error
         self.produced: list[dict[str, Any]] = []
         self._callbacks: list[Callable[[KafkaError | None, Any], None]] = []
 
@@ -27,9 +27,12 @@ class StandInProducer:
 
     def flush(self, _timeout: float) -> int:
         for callback in self._callbacks:
-            callback(KafkaError(KafkaError._MSG_TIMED_OUT) if self.refuse else None, None)
+            callback(None if self.error is None else KafkaError(self.error), None)
         self._callbacks.clear()
         return 0
+
+    def purge(self) -> None:
+        self._callbacks.clear()
 
 
 LETTER = DeadLetter(
@@ -47,7 +50,7 @@ def _topic(producer: StandInProducer) -> DeadLetterTopic:
 
 
 def test_letter_keeps_the_message_and_says_why() -> None:
-    producer = StandInProducer(refuse=False)
+    producer = StandInProducer()
     _topic(producer).write([LETTER])
     (sent,) = producer.produced
     assert (sent["topic"], sent["key"], sent["value"]) == ("dlq", b'{"id": 1}', b"{broken")
@@ -62,6 +65,19 @@ def test_letter_keeps_the_message_and_says_why() -> None:
     assert headers["cdcsync.original.offset"] == b"41"
 
 
-def test_a_letter_kafka_does_not_take_stops_the_sink() -> None:
+@pytest.mark.parametrize("refusal", [KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.TOPIC_AUTHORIZATION_FAILED])
+def test_a_letter_kafka_refuses_for_good_stops_the_sink(refusal: int) -> None:
     with pytest.raises(DeadLetterWriteFailed, match="offsets not advanced"):
-        _topic(StandInProducer(refuse=True)).write([LETTER])
+        _topic(StandInProducer(refusal)).write([LETTER])
+
+
+@pytest.mark.parametrize("outage", [KafkaError._MSG_TIMED_OUT, KafkaError._TRANSPORT, KafkaError.NOT_ENOUGH_REPLICAS])
+def test_a_letter_a_broker_down_did_not_take_is_pending_for_a_retry(outage: int) -> None:
+    producer = StandInProducer(outage)
+    topic = _topic(producer)
+    with pytest.raises(DeadLettersUnacknowledged) as raised:
+        topic.write([LETTER])
+    assert raised.value.pending == (LETTER,)
+    producer.error = None  # the broker is back: the retry goes through
+    topic.write(raised.value.pending)
+    assert len(producer.produced) == 2
