@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -36,21 +36,33 @@ class Faults:
     sink: SinkProcess
     rng: random.Random
     rounds: int = ROUNDS
+    counts: ScenarioCounts = field(default_factory=lambda: ScenarioCounts("before the scenario"))
 
     def run(self, scenario: str, inject: Inject) -> None:
-        _RESULTS.append(run_scenario(scenario, self.stack, self.sink, self.rounds, inject))
+        self.counts = ScenarioCounts(scenario)
+        _RESULTS.append(run_scenario(self.counts, self.stack, self.sink, self.rounds, inject))
 
-    def wait_until_connectors_run(self, timeout: float = 180.0) -> None:
+    def wait_until_streaming(self, timeout: float = 180.0) -> None:
+        """Until every connector and task runs and each replication slot is active again.
+
+        A task that FAILED meanwhile is restarted, as `cdcsync up` does, and counted: Debezium's
+        PostgreSQL tasks fail for good when the database is down while they restart."""
         names = [spec.name for spec in load_connector_specs()]
         with ConnectClient(self.stack.targets.connect_url) as client:
 
-            def all_running() -> bool | None:
+            def streaming() -> bool | None:
                 try:
-                    return all(client.connector_status(name).running for name in names) or None
+                    states = [client.connector_status(name) for name in names]
+                    for state in states:
+                        if state.failed:
+                            client.restart_failed(state.name)
+                            self.counts.tasks_restarted += 1
                 except ConnectError:  # unreachable, or still rejoining its group after a restart
                     return None
+                running = all(state.running for state in states)
+                return True if running and self.stack.replication_slots_active() else None
 
-            until("every connector and task RUNNING", all_running, timeout, every=0.5)
+            until("every connector and task RUNNING and streaming", streaming, timeout, every=0.5)
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +93,9 @@ def faults(fault_stack: FaultStack, fault_sink: SinkProcess, request: pytest.Fix
     fault_stack.ensure_running()
     if not fault_sink.running():
         fault_sink.start()
-    yield Faults(fault_stack, fault_sink, random.Random(request.node.name))
+    faults = Faults(fault_stack, fault_sink, random.Random(request.node.name))
+    faults.wait_until_streaming()
+    yield faults
     fault_stack.toxiproxy.reset()
 
 

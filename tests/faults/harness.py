@@ -42,6 +42,7 @@ class ScenarioCounts:
     offsets_applied: int = 0  # in this scenario
     applied_twice: int = 0  # over the whole ledger
     gaps: int = 0  # over the whole ledger
+    tasks_restarted: int = 0  # connector tasks found FAILED after a fault and restarted
     seconds: float = 0.0
 
     def line(self) -> str:
@@ -49,11 +50,21 @@ class ScenarioCounts:
             f"{self.scenario}: {self.faults} faults injected, {self.committed} source transactions committed"
             f" ({self.rolled_back} rolled back, {self.aborted} aborted), {self.missing} rows missing or extra,"
             f" {self.wrong} wrong, {self.offsets_applied} offsets applied, {self.applied_twice} applied twice,"
-            f" {self.gaps} skipped, {self.seconds:.0f}s"
+            f" {self.gaps} skipped, {self.tasks_restarted} FAILED connector tasks restarted, {self.seconds:.0f}s"
         )
 
     def add(self, other: ScenarioCounts) -> None:
-        for name in ("faults", "committed", "rolled_back", "aborted", "missing", "wrong", "offsets_applied"):
+        added = (
+            "faults",
+            "committed",
+            "rolled_back",
+            "aborted",
+            "missing",
+            "wrong",
+            "offsets_applied",
+            "tasks_restarted",
+        )
+        for name in added:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.applied_twice = max(self.applied_twice, other.applied_twice)
         self.gaps = max(self.gaps, other.gaps)
@@ -63,9 +74,11 @@ class ScenarioCounts:
 Inject = Callable[[int, ConcurrentWorkload], int]  # (round, workload) -> faults injected
 
 
-def run_scenario(name: str, stack: FaultStack, sink: SinkProcess, rounds: int, inject: Inject) -> ScenarioCounts:
+def run_scenario(
+    counts: ScenarioCounts, stack: FaultStack, sink: SinkProcess, rounds: int, inject: Inject
+) -> ScenarioCounts:
     """``rounds`` rounds of ``inject`` under the workload, then the checks; the counts are printed either way."""
-    counts = ScenarioCounts(name)
+    name = counts.scenario
     started = time.monotonic()
     ledger_before = sum(x.offsets_applied for x in _ledger(stack))
     with ConcurrentWorkload(stack.targets.source_urls, seed=len(name) + rounds) as workload:

@@ -16,6 +16,8 @@ import shutil
 import signal
 from pathlib import Path
 
+import psycopg
+
 from debezium.connect_client import ConnectClient
 from debezium.connector_spec import load_connector_specs
 from pipeline.lifecycle import apply_connectors_and_wait, local_targets, prepare_sources
@@ -26,7 +28,7 @@ from pipeline.stack.jvm import JvmArtifacts
 from pipeline.stack.kafka import LocalKafka, ProxiedListener
 from pipeline.stack.local_stack import LocalStack
 from pipeline.stack.postgres import LocalPostgres
-from pipeline.stack.processes import ManagedProcess, wait_until
+from pipeline.stack.processes import ManagedProcess, port_in_use, wait_until
 from pipeline.targets import Targets
 from tests.faults.toxiproxy import Toxiproxy
 
@@ -120,4 +122,15 @@ class FaultStack:
             raise AssertionError(f"{part} is not running, there is nothing to kill")
         os.killpg(pid, signal.SIGKILL)  # each part leads its own process group
         wait_until(lambda: process.running_pid() is None, 30, f"{part} (pid {pid}) to die")
+        # Its connections linger a moment after it (FIN_WAIT until each client closes its end),
+        # and hold its ports: a restart must wait for them as an operator's would.
+        s = self.settings
+        ports = {"kafka": (s.kafka_port, s.kafka_controller_port, self._proxied.port), "connect": (s.connect_port,)}
+        wait_until(lambda: not any(port_in_use(s.host, p) for p in ports[part]), 60, f"{part}'s ports to be free")
         return pid
+
+    def replication_slots_active(self) -> bool:
+        """Every connector's replication slot has a walsender: Debezium streams from each database."""
+        with psycopg.connect(StackEndpoints(self.settings).admin_url()) as conn:
+            rows = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_type = 'logical'").fetchall()
+        return len(rows) == len(load_connector_specs()) and all(active for (active,) in rows)

@@ -17,14 +17,14 @@ from tests.integration.conftest import until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.fault]
 
-_ASSIGNED = re.compile(r"assigned (.*)$", re.MULTILINE)
+_ASSIGNED = re.compile(r"assigned ((?:\S+\[\d+\]@-?\d+(?:, )?)+)$", re.MULTILINE)
 
 
 def test_connect_worker_sigkill(faults: Faults) -> None:
     def inject(_round: int, _workload: ConcurrentWorkload) -> int:
         faults.stack.sigkill("connect")
         faults.stack.connect.start(PART_TIMEOUT_S)
-        faults.wait_until_connectors_run()
+        faults.wait_until_streaming()
         return 1
 
     faults.run("Connect worker SIGKILL", inject)
@@ -34,7 +34,7 @@ def test_broker_sigkill(faults: Faults) -> None:
     def inject(_round: int, _workload: ConcurrentWorkload) -> int:
         faults.stack.sigkill("kafka")
         faults.stack.kafka.start(PART_TIMEOUT_S)
-        faults.wait_until_connectors_run()
+        faults.wait_until_streaming()
         return 1
 
     faults.run("broker SIGKILL", inject)
@@ -46,7 +46,7 @@ def test_postgres_immediate_restart(faults: Faults) -> None:
     def inject(_round: int, _workload: ConcurrentWorkload) -> int:
         assert faults.stack.postgres.stop(mode="immediate")
         faults.stack.postgres.start(PART_TIMEOUT_S)
-        faults.wait_until_connectors_run()
+        faults.wait_until_streaming()
         return 1
 
     faults.run("PostgreSQL immediate restart", inject)
