@@ -1,9 +1,10 @@
-"""The fault suite's fixtures: its own stack and sink for the session, and the scenario runner.
+"""The fault suite's fixtures: its own stack and sink, and the scenario runner.
 
 ``CDCSYNC_FAULT_ROUNDS`` (default 1; ``make faults`` sets 5) is the number of faults of each
 kind; ``CDCSYNC_FAULT_PORT_BASE`` (default 36400) moves the stack's ports (see ``stack``).
-The stack starts from scratch every session and is stopped at the end, unless
-``CDCSYNC_KEEP_TEST_STACK`` is set (then it is left running for a post-mortem).
+The stack starts from scratch for the suite's module and is stopped after it (so it
+is not running beside the integration tests' stack), unless ``CDCSYNC_KEEP_TEST_STACK``
+is set (then it is left running for a post-mortem).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class Faults:
             until("every connector and task RUNNING and streaming", streaming, timeout, every=0.5)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fault_stack() -> Iterator[FaultStack]:
     stack = FaultStack(PORT_BASE)
     stack.up_from_scratch()
@@ -74,7 +75,7 @@ def fault_stack() -> Iterator[FaultStack]:
         stack.down()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fault_sink(fault_stack: FaultStack) -> Iterator[SinkProcess]:
     """The sink as a child process, through the proxies; the calendar equals the rules before any fault."""
     sink = SinkProcess(fault_stack.sink_targets, fault_stack.settings.home / "logs" / "fault-sink.log")
