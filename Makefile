@@ -7,7 +7,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: venv demo test lint typecheck unit down clean kill-loop
+.PHONY: venv demo test lint typecheck unit down clean kill-loop faults toxiproxy
+
+# Shopify's toxiproxy, the fault suite's network fault proxy, built from source with Go (pinned).
+TOXIPROXY_VERSION := v2.12.0
+TOXIPROXY_DIR     := .cdcsync/tools/toxiproxy
+TOXIPROXY_STAMP   := $(TOXIPROXY_DIR)/.installed-$(TOXIPROXY_VERSION)
+export CDCSYNC_TOXIPROXY := $(abspath $(TOXIPROXY_DIR))/server
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +23,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+$(TOXIPROXY_STAMP):
+	mkdir -p $(TOXIPROXY_DIR)
+	GOBIN=$(abspath $(TOXIPROXY_DIR)) go install github.com/Shopify/toxiproxy/v2/cmd/server@$(TOXIPROXY_VERSION)
+	rm -f $(TOXIPROXY_DIR)/.installed-*
+	touch $(TOXIPROXY_STAMP)
+
+toxiproxy: $(TOXIPROXY_STAMP)
 
 # The pipeline end to end on the local stack; the stack is left running (`make down` stops it).
 demo: venv
@@ -33,17 +47,23 @@ typecheck: venv
 	$(BIN)/mypy
 
 # Every test. The integration tests start their own stack (under .cdcsync/test-stack,
-# on their own ports) and stop it at the end.
-test: lint typecheck
+# on their own ports) and stop it at the end; the fault suite runs one round of each fault
+# on a stack of its own (.cdcsync/fault-stack).
+test: lint typecheck toxiproxy
 	$(BIN)/pytest
+
+# The fault suite, longer: CDCSYNC_FAULT_ROUNDS (default 5) faults of each kind, each under a
+# concurrent workload; afterwards verify must be clean and every offset applied exactly once.
+faults: venv toxiproxy
+	CDCSYNC_FAULT_ROUNDS=$${CDCSYNC_FAULT_ROUNDS:-5} $(BIN)/pytest -s -m fault tests/faults
 
 unit: venv
 	$(BIN)/pytest tests/unit
 
-# The SIGKILL recovery test under load, longer: 20 kills (CDCSYNC_KILLS to change), then verify
+# The fault suite's sink SIGKILL scenario, longer: 20 kills (CDCSYNC_KILLS to change), then verify
 # and the offset ledger must show every offset applied exactly once.
-kill-loop: venv
-	CDCSYNC_KILLS=$${CDCSYNC_KILLS:-20} $(BIN)/pytest -s tests/integration/test_sink_recovery.py
+kill-loop: venv toxiproxy
+	CDCSYNC_FAULT_ROUNDS=$${CDCSYNC_KILLS:-20} $(BIN)/pytest -s tests/faults -k sink_sigkill
 
 clean:
 	rm -rf $(VENV) .cdcsync .mypy_cache .ruff_cache .pytest_cache .hypothesis

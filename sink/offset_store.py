@@ -108,13 +108,18 @@ class OffsetStore:
 
 @dataclass(frozen=True)
 class PartitionLedger:
-    """What the ledger says about one partition: batches, and offsets applied twice or skipped."""
+    """What the ledger says about one partition: batches, and offsets applied twice or skipped.
+
+    Overlaps are counted between consecutive batches, whose ranges the sink applies in offset order."""
 
     topic: str
     partition: int
     batches: int
+    first_offset: int  # where the first batch began
+    next_offset: int  # where the last batch ended
     offsets_applied: int
     overlaps: int  # batches that re-applied offsets an earlier batch had applied
+    reapplied: int  # offsets those batches re-applied
     gaps: int  # offsets between batches that no batch applied (compaction or retention gaps, or loss)
 
 
@@ -135,8 +140,11 @@ def audit_ledger(conn: Connection[tuple[object, ...]], group_id: str) -> list[Pa
                 topic=topic,
                 partition=partition,
                 batches=len(spans),
+                first_offset=spans[0][0],
+                next_offset=spans[-1][1],
                 offsets_applied=sum(nxt - first for first, nxt in spans),
                 overlaps=sum(1 for (_, before), (first, _) in pairs if first < before),
+                reapplied=sum(max(0, min(before, nxt) - first) for (_, before), (first, nxt) in pairs),
                 gaps=sum(max(0, first - before) for (_, before), (first, _) in pairs),
             )
         )

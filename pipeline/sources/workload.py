@@ -6,6 +6,7 @@ given ``random.Random`` from rows read in key order, so one seed on one starting
 sequence of changes. Inside the course database the foreign keys hold (a course is deleted
 together with its lectures and enrollments, in one transaction); ids across services are plain
 ids and may dangle, as between real services. Connections are opened on first use; ``close`` them.
+With a ``rollback_rate``, that share of the transactions makes its changes and then rolls back.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, LiteralString
@@ -48,25 +49,28 @@ _ASSIGNMENTS: LiteralString = "SELECT id FROM assignments ORDER BY id"
 
 @dataclass(frozen=True)
 class AppliedChange:
-    """What one ``apply_next`` did, committed in one transaction of one service."""
+    """What one ``apply_next`` did in one transaction of one service: committed, unless ``rolled_back``."""
 
     service: str
     action: str
     detail: str
+    rolled_back: bool = False
 
     def __str__(self) -> str:
-        return f"{self.service}: {self.action} ({self.detail})"
+        return f"{self.service}: {self.action} ({self.detail}){', rolled back' if self.rolled_back else ''}"
 
 
 class ChangeWorkload:
     """Applies one realistic committed change per call. Not thread-safe."""
 
-    def __init__(self, urls: Mapping[str, str], rng: random.Random) -> None:
+    def __init__(self, urls: Mapping[str, str], rng: random.Random, rollback_rate: float = 0.0) -> None:
         missing = sorted(set(SERVICE_TABLES) - set(urls))
         if missing:
             raise ValueError(f"no URL for service(s) {', '.join(missing)}")
         self._urls = dict(urls)
         self._rng = rng
+        self._rollback_rate = rollback_rate
+        self._rolled_back = False
         self._connections: dict[str, Connection] = {}
         actions: tuple[tuple[Callable[[], AppliedChange | None], float], ...] = (
             (self._rename_course, 3), (self._edit_course_description, 1), (self._reschedule_lecture, 8),
@@ -84,12 +88,15 @@ class ChangeWorkload:
         self._weights = [weight for _, weight in actions]
 
     def apply_next(self) -> AppliedChange:
-        """Apply and commit one change; actions that find nothing to change are redrawn."""
+        """Apply and commit (or roll back) one change; actions that find nothing to change are redrawn."""
         for _ in range(100):
+            self._rolled_back = False
             change = self._rng.choices(self._actions, self._weights)[0]()
             if change is not None:
-                return change
-        return self._open_course()  # always applicable
+                return replace(change, rolled_back=self._rolled_back)
+        self._rolled_back = False
+        change = self._open_course()  # always applicable
+        return replace(change, rolled_back=self._rolled_back)
 
     def close(self) -> None:
         for conn in self._connections.values():
@@ -114,8 +121,11 @@ class ChangeWorkload:
     @contextmanager
     def _transaction(self, service: str) -> Iterator[Connection]:
         conn = self._conn(service)
-        with conn.transaction():
+        with conn.transaction() as transaction:
             yield conn
+            if self._rollback_rate and self._rng.random() < self._rollback_rate:
+                self._rolled_back = True
+                raise psycopg.Rollback(transaction)
 
     def _pick(self, conn: Connection, query: LiteralString, params: tuple[Any, ...] = ()) -> Row | None:
         """One row chosen from ``query``, which must order its rows."""

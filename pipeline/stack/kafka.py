@@ -3,6 +3,11 @@
 Runs ``kafka.Kafka`` from the pinned jars. Storage under ``<home>/kafka/data``
 is formatted once, by ``kafka.tools.StorageTool format``, with a fixed cluster
 id; later starts find ``meta.properties`` and reuse the data.
+
+A client that must reach the broker through a proxy (the fault suite's network
+faults) needs a listener that advertises the proxy's address: otherwise the
+metadata response sends it to the broker directly after bootstrap. Such a
+listener is added only when a ``ProxiedListener`` is given.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import logging
 import subprocess
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -18,7 +24,7 @@ from confluent_kafka.admin import AdminClient
 
 from cdcsync.pipeline.errors import StackError
 from cdcsync.pipeline.settings import StackSettings
-from cdcsync.pipeline.stack.jvm import JavaRuntime
+from cdcsync.pipeline.stack.jvm import JavaRuntime, JvmArtifacts
 from cdcsync.pipeline.stack.jvm_part import JvmPart
 from cdcsync.pipeline.stack.parts import PartStatus
 from cdcsync.pipeline.stack.processes import port_accepts
@@ -35,18 +41,37 @@ NODE_ID = 1
 HEAP_MAX = "512m"
 
 
-def broker_properties(settings: StackSettings, data_dir: Path) -> dict[str, str | int | bool]:
+@dataclass(frozen=True)
+class ProxiedListener:
+    """A second plaintext listener on ``port`` that advertises ``proxy_port``, where a proxy to it listens."""
+
+    port: int
+    proxy_port: int
+
+    NAME = "PROXIED"
+
+
+def broker_properties(
+    settings: StackSettings, data_dir: Path, proxied: ProxiedListener | None = None
+) -> dict[str, str | int | bool]:
     """server.properties of the combined broker+controller; every internal topic has replication 1."""
     host = settings.host
+    listeners = [f"PLAINTEXT://{host}:{settings.kafka_port}", f"CONTROLLER://{host}:{settings.kafka_controller_port}"]
+    advertised = [f"PLAINTEXT://{host}:{settings.kafka_port}"]
+    protocols = ["CONTROLLER:PLAINTEXT", "PLAINTEXT:PLAINTEXT"]
+    if proxied is not None:
+        listeners.append(f"{proxied.NAME}://{host}:{proxied.port}")
+        advertised.append(f"{proxied.NAME}://{host}:{proxied.proxy_port}")
+        protocols.append(f"{proxied.NAME}:PLAINTEXT")
     return {
         "process.roles": "broker,controller",
         "node.id": NODE_ID,
         "controller.quorum.voters": f"{NODE_ID}@{host}:{settings.kafka_controller_port}",
-        "listeners": f"PLAINTEXT://{host}:{settings.kafka_port},CONTROLLER://{host}:{settings.kafka_controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{host}:{settings.kafka_port}",
+        "listeners": ",".join(listeners),
+        "advertised.listeners": ",".join(advertised),
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "listener.security.protocol.map": ",".join(protocols),
         "log.dirs": str(data_dir),
         # Topics are created on purpose (by Connect's topic creation, or by the
         # sink for its dead-letter topic), never by a typo in a consumer.
@@ -83,6 +108,13 @@ class LocalKafka(JvmPart):
         "org.apache.kafka.coordinator": "WARN",
     }
 
+    def __init__(
+        self, settings: StackSettings, artifacts: JvmArtifacts | None = None, proxied: ProxiedListener | None = None
+    ) -> None:
+        """``proxied``: a listener for clients that go through a proxy; none by default."""
+        super().__init__(settings, artifacts)
+        self._proxied = proxied
+
     @property
     def data_dir(self) -> Path:
         return self._dir / "data"
@@ -92,10 +124,11 @@ class LocalKafka(JvmPart):
         return self._settings.kafka_bootstrap
 
     def _ports(self) -> tuple[int, ...]:
-        return (self._settings.kafka_port, self._settings.kafka_controller_port)
+        extra = () if self._proxied is None else (self._proxied.port,)
+        return (self._settings.kafka_port, self._settings.kafka_controller_port, *extra)
 
     def _properties(self) -> Mapping[str, str | int | bool]:
-        return broker_properties(self._settings, self.data_dir)
+        return broker_properties(self._settings, self.data_dir, self._proxied)
 
     def _healthy(self) -> bool:
         """The broker answers a metadata request."""

@@ -42,7 +42,7 @@ import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 import psycopg
 
@@ -58,6 +58,7 @@ PART = "postgres"
 SERVER_USER = "cdcsync-postgres"
 _PROGRAMS = ("initdb", "pg_ctl", "postgres")
 _STOP_TIMEOUT_S = 60
+ShutdownMode = Literal["smart", "fast", "immediate"]
 _READY_GRACE_S = 3.0  # how long a server that reports "ready" may refuse the admin login
 _CONFIG_FILE = "cdcsync.conf"
 
@@ -212,11 +213,13 @@ class LocalPostgres:
             logger.info("postgres started in %.1fs on %s:%d", time.monotonic() - started, s.host, s.postgres_port)
         self._wait_until_accepting(deadline)
 
-    def stop(self) -> bool:
-        """Stop the server (fast shutdown). Returns whether it was running."""
+    def stop(self, mode: ShutdownMode = "fast") -> bool:
+        """Stop the server (``pg_ctl stop -m MODE``; "immediate" is a crash, recovered at the next start).
+
+        Returns whether it was running."""
         if self._postmaster() is None:
             return False
-        self._pg_ctl(_server_account(), ["stop", "-m", "fast", "-w", "-t", str(_STOP_TIMEOUT_S)], _STOP_TIMEOUT_S + 5)
+        self._pg_ctl(_server_account(), ["stop", "-m", mode, "-w", "-t", str(_STOP_TIMEOUT_S)], _STOP_TIMEOUT_S + 5)
         return True
 
     def status(self) -> PartStatus:

@@ -28,8 +28,12 @@ def test_audit_counts_overlaps_and_gaps(fresh_database: str) -> None:
             with conn.transaction(), conn.cursor() as cur:
                 store.save(cur, ranges, {("t", 0): NOW}, {("u", 0): 1})
         assert audit_ledger(conn, "g") == [
-            PartitionLedger("t", 0, batches=4, offsets_applied=42, overlaps=1, gaps=3),
-            PartitionLedger("u", 0, batches=2, offsets_applied=6, overlaps=0, gaps=0),
+            PartitionLedger(
+                "t", 0, batches=4, first_offset=0, next_offset=40, offsets_applied=42, overlaps=1, reapplied=5, gaps=3
+            ),
+            PartitionLedger(
+                "u", 0, batches=2, first_offset=0, next_offset=6, offsets_applied=6, overlaps=0, reapplied=0, gaps=0
+            ),
         ]
         assert OffsetStore("g").load(conn, [("t", 0), ("u", 0), ("v", 0)]) == {("t", 0): 40, ("u", 0): 6}
         dead = conn.execute("SELECT topic, dead_letters FROM cdcsync.consumer_offsets ORDER BY topic").fetchall()

@@ -270,6 +270,32 @@ def test_workload_repeats_itself_for_one_seed_and_starting_state(
     assert run() == run()
 
 
+def _contents(service_urls: dict[str, str]) -> dict[str, str]:
+    """An md5 of each service table's rows."""
+    digests = {}
+    for service, tables in SERVICE_TABLES.items():
+        with psycopg.connect(service_urls[service]) as conn:
+            for table in tables:
+                query = sql.SQL("SELECT md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) FROM {} t")
+                row = conn.execute(query.format(sql.Identifier(table))).fetchone()
+                assert row is not None
+                digests[table] = str(row[0])
+    return digests
+
+
+def test_workload_rolls_back_its_share_of_transactions(postgres: LocalPostgres, service_urls: dict[str, str]) -> None:
+    _reset_to_demo_data(service_urls)
+    before = _contents(service_urls)
+    with ChangeWorkload(service_urls, random.Random(5), rollback_rate=1.0) as workload:
+        changes = [workload.apply_next() for _ in range(60)]
+    assert all(change.rolled_back for change in changes)
+    assert _contents(service_urls) == before
+    with ChangeWorkload(service_urls, random.Random(5), rollback_rate=0.5) as workload:
+        rolled_back = sum(workload.apply_next().rolled_back for _ in range(60))
+    assert 0 < rolled_back < 60
+    assert _contents(service_urls) != before
+
+
 def test_a_port_in_use_is_reported(postgres: LocalPostgres, settings: StackSettings, home: Path) -> None:
     other = LocalPostgres(dataclasses.replace(settings, home=home / "other"))  # same port, another cluster
     with pytest.raises(StackError, match=f"port {settings.postgres_port} in use"):
@@ -286,3 +312,14 @@ def test_stop_then_start_again(postgres: LocalPostgres) -> None:
     postgres.start(timeout=60)
     print(f"restart took {time.monotonic() - started:.2f}s")
     assert postgres.status().running
+
+
+def test_an_immediate_stop_is_recovered_at_the_next_start(postgres: LocalPostgres) -> None:
+    log_end = postgres.log_file.stat().st_size
+    assert postgres.stop(mode="immediate")
+    assert not postgres.status().running
+    postgres.start(timeout=60)
+    assert postgres.status().running
+    with postgres.log_file.open("rb") as log:
+        log.seek(log_end)
+        assert b"automatic recovery in progress" in log.read()

@@ -15,7 +15,7 @@ from cdcsync.pipeline.errors import StackError
 from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.stack.connect import POSTGRES_CONNECTOR_CLASS, LocalConnect, lists_connector, worker_properties
 from cdcsync.pipeline.stack.jvm import JavaRuntime, JvmArtifacts
-from cdcsync.pipeline.stack.kafka import LocalKafka, broker_properties
+from cdcsync.pipeline.stack.kafka import LocalKafka, ProxiedListener, broker_properties
 from cdcsync.pipeline.stack.local_stack import LocalStack
 from cdcsync.pipeline.stack.parts import PartStatus
 
@@ -49,6 +49,14 @@ def test_broker_is_a_single_kraft_node_on_loopback(tmp_path: Path) -> None:
     assert props["log.dirs"] == str(tmp_path / "data")
     replication = {key: value for key, value in props.items() if key.endswith(("replication.factor", "min.isr"))}
     assert replication and set(replication.values()) == {1}
+
+
+def test_a_proxied_listener_advertises_the_proxy(tmp_path: Path) -> None:
+    props = broker_properties(_settings(tmp_path), tmp_path / "data", ProxiedListener(port=25010, proxy_port=25011))
+    assert props["listeners"] == ("PLAINTEXT://127.0.0.1:25002,CONTROLLER://127.0.0.1:25003,PROXIED://127.0.0.1:25010")
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:25002,PROXIED://127.0.0.1:25011"
+    assert props["listener.security.protocol.map"] == "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,PROXIED:PLAINTEXT"
+    assert props["inter.broker.listener.name"] == "PLAINTEXT"
 
 
 def test_worker_config(tmp_path: Path) -> None:
@@ -156,8 +164,7 @@ def test_stack_env_prints_exactly_the_exports_shell_quoted(tmp_path: Path) -> No
     }
     result = CliRunner(env=env).invoke(cli, ["stack", "env"], catch_exceptions=False)
     assert result.exit_code == 0
-    assert result.stderr == f"target: local stack ({tmp_path})\n"
-    lines = result.stdout.splitlines()
+    lines = result.output.splitlines()
     assert [line.split("=", 1)[0] for line in lines] == [
         "export COURSE_DB_URL",
         "export ATTENDANCE_DB_URL",
