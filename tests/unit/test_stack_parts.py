@@ -164,7 +164,8 @@ def test_stack_env_prints_exactly_the_exports_shell_quoted(tmp_path: Path) -> No
     }
     result = CliRunner(env=env).invoke(cli, ["stack", "env"], catch_exceptions=False)
     assert result.exit_code == 0
-    lines = result.output.splitlines()
+    assert result.stderr == f"target: local stack ({tmp_path})\n"
+    lines = result.stdout.splitlines()
     assert [line.split("=", 1)[0] for line in lines] == [
         "export COURSE_DB_URL",
         "export ATTENDANCE_DB_URL",
