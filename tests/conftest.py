@@ -22,6 +22,7 @@ from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.stack.endpoints import StackEndpoints
 from cdcsync.pipeline.stack.local_stack import LocalStack
 from cdcsync.pipeline.stack.postgres import LocalPostgres
+from cdcsync.pipeline.targets import TARGET_VARIABLES
 from tests.support.stack_reset import reset_test_stack
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,15 +41,7 @@ for _key, _value in TEST_STACK_ENV.items():
 # Commands run in tests are pointed at the test stack as a user points them at theirs: the local profile.
 os.environ["CDCSYNC_PROFILE"] = "local"
 # Tests talk to the test stack only, never to a system named by the shell's environment.
-for _key in (
-    "COURSE_DB_URL",
-    "ATTENDANCE_DB_URL",
-    "ASSIGNMENT_DB_URL",
-    "CALENDAR_DB_URL",
-    "CDCSYNC_SINK_DB_URL",
-    "KAFKA_BOOTSTRAP_SERVERS",
-    "CONNECT_URL",
-):
+for _key in TARGET_VARIABLES:
     os.environ.pop(_key, None)
 
 
