@@ -23,6 +23,11 @@ LOOPBACK = "127.0.0.1"
 # development value is used, as docker images do with POSTGRES_PASSWORD.
 LOCAL_STACK_DEFAULT_PASSWORD = "cdcsync-local-only"  # noqa: S105 - documented dev default
 
+# The format Debezium writes change events in. JSON is the default; "avro" is the
+# opt-in that adds the schema registry to the local stack (CDCSYNC_CHANGE_FORMAT).
+CHANGE_FORMATS = ("json", "avro")
+DEFAULT_REGISTRY_PORT = 18081
+
 
 @dataclass(frozen=True)
 class StackSettings:
@@ -37,6 +42,8 @@ class StackSettings:
     postgres_binaries: str  # "auto" | "embedded" | "system"
     host: str = LOOPBACK
     sink_http_port_setting: int | None = None  # CDCSYNC_SINK_HTTP_PORT; see sink_http_port
+    registry_port: int = DEFAULT_REGISTRY_PORT  # CDCSYNC_REGISTRY_PORT
+    change_format: str = "json"  # CDCSYNC_CHANGE_FORMAT: "avro" wants the schema registry
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StackSettings:
@@ -51,6 +58,8 @@ class StackSettings:
             password=env.get("CDCSYNC_STACK_PASSWORD") or LOCAL_STACK_DEFAULT_PASSWORD,
             postgres_binaries=choice_setting(env, "CDCSYNC_POSTGRES", "auto", ("auto", "embedded", "system")),
             sink_http_port_setting=port_setting(env, "CDCSYNC_SINK_HTTP_PORT", 0) or None,
+            registry_port=port_setting(env, "CDCSYNC_REGISTRY_PORT", DEFAULT_REGISTRY_PORT),
+            change_format=choice_setting(env, "CDCSYNC_CHANGE_FORMAT", "json", CHANGE_FORMATS),
         )
         ports = {
             "CDCSYNC_PG_PORT": settings.postgres_port,
@@ -58,6 +67,7 @@ class StackSettings:
             "CDCSYNC_KAFKA_CONTROLLER_PORT": settings.kafka_controller_port,
             "CDCSYNC_CONNECT_PORT": settings.connect_port,
             "CDCSYNC_SINK_HTTP_PORT": settings.sink_http_port,
+            "CDCSYNC_REGISTRY_PORT": settings.registry_port,
         }
         seen: dict[int, str] = {}
         for key, port in ports.items():
@@ -73,6 +83,16 @@ class StackSettings:
     @property
     def connect_url(self) -> str:
         return f"http://{self.host}:{self.connect_port}"
+
+    @property
+    def registry_wanted(self) -> bool:
+        """Whether the stack runs the schema registry: only for the Avro change format."""
+        return self.change_format == "avro"
+
+    @property
+    def registry_url(self) -> str:
+        """The registry's Confluent-compatible API, what Schema Registry clients take as their URL."""
+        return f"http://{self.host}:{self.registry_port}/apis/ccompat/v7"
 
     @property
     def sink_http_port(self) -> int:

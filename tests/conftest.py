@@ -34,12 +34,15 @@ TEST_STACK_ENV = {
     "CDCSYNC_KAFKA_PORT": "39092",
     "CDCSYNC_KAFKA_CONTROLLER_PORT": "39093",
     "CDCSYNC_CONNECT_PORT": "38083",
+    "CDCSYNC_REGISTRY_PORT": "38081",
     "CDCSYNC_STACK_PASSWORD": TEST_STACK_PASSWORD,
 }
 for _key, _value in TEST_STACK_ENV.items():
     os.environ.setdefault(_key, _value)
 # Commands run in tests are pointed at the test stack as a user points them at theirs: the local profile.
 os.environ["CDCSYNC_PROFILE"] = "local"
+# The test stack is a JSON stack: a shell's CDCSYNC_CHANGE_FORMAT=avro must not add the registry to it.
+os.environ.pop("CDCSYNC_CHANGE_FORMAT", None)
 # Tests talk to the test stack only, never to a system named by the shell's environment.
 for _key in TARGET_VARIABLES:
     os.environ.pop(_key, None)

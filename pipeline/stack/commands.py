@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import time
 
@@ -9,15 +10,17 @@ import click
 
 from cdcsync.pipeline.cli_options import say_target
 from cdcsync.pipeline.errors import StackError
-from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.settings import CHANGE_FORMATS, StackSettings
 from cdcsync.pipeline.stack.endpoints import StackEndpoints
 from cdcsync.pipeline.stack.local_stack import LocalStack
 from cdcsync.pipeline.stack.parts import PartStatus
+from cdcsync.pipeline.stack.registry import LocalRegistry
 
 _SETTINGS_HELP = (
     "Settings come from the environment: CDCSYNC_HOME (state directory, default ./.cdcsync), "
     "CDCSYNC_PG_PORT (15432), CDCSYNC_KAFKA_PORT (19092), CDCSYNC_KAFKA_CONTROLLER_PORT (19093), "
-    "CDCSYNC_CONNECT_PORT (18083), CDCSYNC_STACK_PASSWORD, CDCSYNC_POSTGRES (auto|embedded|system)."
+    "CDCSYNC_CONNECT_PORT (18083), CDCSYNC_STACK_PASSWORD, CDCSYNC_POSTGRES (auto|embedded|system), "
+    "CDCSYNC_CHANGE_FORMAT (json|avro; avro adds the schema registry), CDCSYNC_REGISTRY_PORT (18081)."
 )
 
 
@@ -39,10 +42,21 @@ def stack() -> None:
     show_envvar=True,
     help="Seconds each part may take to become healthy.",
 )
-def up(timeout: float) -> None:
-    """Start PostgreSQL, Kafka and Kafka Connect; a no-op for parts already running."""
+@click.option(
+    "--format",
+    "change_format",
+    type=click.Choice(CHANGE_FORMATS),
+    default=None,
+    help="The change format the stack is for (default: CDCSYNC_CHANGE_FORMAT, else json); "
+    "avro also starts the schema registry.",
+)
+def up(timeout: float, change_format: str | None) -> None:
+    """Start PostgreSQL, Kafka and Kafka Connect (and, for Avro, the schema registry); a no-op for parts running."""
     started = time.monotonic()
-    LocalStack(_settings()).up(timeout, on_ready=_echo_ready)
+    settings = _settings()
+    if change_format is not None:
+        settings = dataclasses.replace(settings, change_format=change_format)
+    LocalStack(settings).up(timeout, on_ready=_echo_ready)
     click.echo(f'stack up in {time.monotonic() - started:.1f}s; use it with: eval "$(cdcsync stack env)"')
 
 
@@ -68,9 +82,14 @@ def status() -> None:
 def env() -> None:
     """Print `export KEY=value` lines for the running stack: eval "$(cdcsync stack env)".
 
+    SCHEMA_REGISTRY_URL is printed only while the schema registry runs.
     The lines hold the stack's password (they are for eval); nothing else cdcsync prints does.
     """
-    for key, value in StackEndpoints(_settings()).exports().items():
+    settings = _settings()
+    exports = StackEndpoints(settings).exports()
+    if LocalRegistry(settings).is_running():
+        exports["SCHEMA_REGISTRY_URL"] = settings.registry_url
+    for key, value in exports.items():
         click.echo(f"export {key}={shlex.quote(value)}")
 
 

@@ -205,39 +205,38 @@ class JvmArtifacts:
             raise StackError("jvm", f"{self.compose_dir / 'pom.xml'} not found; run cdcsync from its source checkout")
         if self.is_current():
             return False
-        mvn = self._maven()
+        mvn = find_maven()
         for stale in (self.kafka_libs, self.debezium_plugin):
             shutil.rmtree(stale, ignore_errors=True)
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        argv = [
-            mvn,
-            "-B",
-            "--no-transfer-progress",
-            "-f",
-            str(self.compose_dir / "pom.xml"),
-            f"-Dcdcsync.jvm.dir={self.root}",
-            "package",
-        ]
-        logger.info("resolving the stack's jars with Maven (log: %s)", self.log_file)
-        with self.log_file.open("w", encoding="utf-8") as log:
-            try:
-                done = subprocess.run(
-                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, check=False
-                )
-            except subprocess.TimeoutExpired:
-                raise StackError("jvm", f"Maven did not finish within {timeout:.0f}s", self.log_file) from None
-        if done.returncode != 0:
-            raise StackError("jvm", f"Maven failed with exit code {done.returncode}", self.log_file)
+        run_maven(mvn, self.compose_dir / "pom.xml", self.root, self.log_file, timeout)
         self.stamp_file.write_text(pom_stamp(self.compose_dir) + "\n", encoding="utf-8")
         return True
 
-    def _maven(self) -> str:
-        mvn = shutil.which("mvn")
-        fix = "install Apache Maven 3.8 or newer (e.g. the maven package) so the pinned jars can be resolved"
-        if mvn is None:
-            raise StackError("jvm", f"Maven not found on PATH; {fix}")
-        version = parse_maven_version(_run_version([mvn, "-version"]))
-        if version is None or version < MIN_MAVEN:
-            found = "an unknown version" if version is None else f"Maven {version[0]}.{version[1]}"
-            raise StackError("jvm", f"{mvn} is {found}, Maven {MIN_MAVEN[0]}.{MIN_MAVEN[1]}+ is needed; {fix}")
-        return mvn
+
+def find_maven() -> str:
+    """The ``mvn`` on PATH, 3.8 or newer."""
+    mvn = shutil.which("mvn")
+    fix = "install Apache Maven 3.8 or newer (e.g. the maven package) so the pinned jars can be resolved"
+    if mvn is None:
+        raise StackError("jvm", f"Maven not found on PATH; {fix}")
+    version = parse_maven_version(_run_version([mvn, "-version"]))
+    if version is None or version < MIN_MAVEN:
+        found = "an unknown version" if version is None else f"Maven {version[0]}.{version[1]}"
+        raise StackError("jvm", f"{mvn} is {found}, Maven {MIN_MAVEN[0]}.{MIN_MAVEN[1]}+ is needed; {fix}")
+    return mvn
+
+
+def run_maven(mvn: str, pom: Path, jvm_dir: Path, log_file: Path, timeout: float) -> None:
+    """``mvn package`` of ``pom``, which copies its artifacts under ``jvm_dir``; its output goes to ``log_file``."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    argv = [mvn, "-B", "--no-transfer-progress", "-f", str(pom), f"-Dcdcsync.jvm.dir={jvm_dir}", "package"]
+    logger.info("resolving %s with Maven (log: %s)", pom.name, log_file)
+    with log_file.open("w", encoding="utf-8") as log:
+        try:
+            done = subprocess.run(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, check=False
+            )
+        except subprocess.TimeoutExpired:
+            raise StackError("jvm", f"Maven did not finish within {timeout:.0f}s", log_file) from None
+    if done.returncode != 0:
+        raise StackError("jvm", f"Maven failed with exit code {done.returncode}", log_file)

@@ -59,16 +59,10 @@ class JvmPart(ABC):
                 if port_in_use(self._settings.host, port):
                     raise StackError(self.name, f"port {port} in use by a process cdcsync did not start", self.log_file)
             java = JavaRuntime.detect()
-            self._artifacts.ensure()
+            self._ensure_artifacts()
             self._write_config()
             self._prepare(java)
-            argv = java.argv(
-                self._artifacts.classpath,
-                self.main_class,
-                [str(self.config_file)],
-                heap_max=self.heap_max,
-                log4j_config=self.log4j_config,
-            )
+            argv = self._argv(java)
             extra_env = self._extra_env()
             env = {**os.environ, **extra_env} if extra_env else None
             self._process.start(argv, env=env, cwd=self._dir)
@@ -114,6 +108,20 @@ class JvmPart(ABC):
         """Variables added to the inherited environment of the process."""
         return {}
 
+    def _ensure_artifacts(self) -> None:
+        """Resolve what the part runs from, unless it is current."""
+        self._artifacts.ensure()
+
+    def _argv(self, java: JavaRuntime) -> list[str]:
+        """The part's command line: ``main_class`` on the stack's classpath, given ``config_file``."""
+        return java.argv(
+            self._artifacts.classpath,
+            self.main_class,
+            [str(self.config_file)],
+            heap_max=self.heap_max,
+            log4j_config=self.log4j_config,
+        )
+
     def _prepare(self, java: JavaRuntime) -> None:  # noqa: B027 - an optional hook, empty by default
         """Called before each start of the process, after the config is written."""
 
@@ -125,6 +133,6 @@ class JvmPart(ABC):
         return self._healthy()
 
     def _write_config(self) -> None:
-        self._dir.mkdir(parents=True, exist_ok=True)
+        self.config_file.parent.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(render_properties(self._properties()), encoding="utf-8")
         self.log4j_config.write_text(log4j2_properties(self.log_levels), encoding="utf-8")

@@ -1,4 +1,10 @@
-"""The whole local stack: PostgreSQL, then Kafka, then Kafka Connect; stopped in reverse."""
+"""The whole local stack: PostgreSQL, then Kafka, then Kafka Connect; stopped in reverse.
+
+The schema registry is opt-in (``StackSettings.registry_wanted``, the Avro change
+format): it starts after Kafka, before Connect. With the default nothing about it
+is resolved, started or waited for; ``down`` and ``status`` still see a registry
+that an earlier ``stack up --format avro`` started.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from cdcsync.pipeline.stack.jvm import JavaRuntime, JvmArtifacts
 from cdcsync.pipeline.stack.kafka import LocalKafka
 from cdcsync.pipeline.stack.parts import PartStatus
 from cdcsync.pipeline.stack.postgres import LocalPostgres
+from cdcsync.pipeline.stack.registry import LocalRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +39,12 @@ class DatabasePart(StackPart, Protocol):
     def bootstrap(self) -> None: ...
 
 
+class OptionalPart(StackPart, Protocol):
+    def is_running(self) -> bool: ...
+
+    def ensure_artifacts(self) -> bool: ...
+
+
 class LocalStack:
     """Starts, stops and reports the parts in dependency order. Construction touches nothing."""
 
@@ -43,17 +56,23 @@ class LocalStack:
         postgres: DatabasePart | None = None,
         kafka: StackPart | None = None,
         connect: StackPart | None = None,
+        registry: OptionalPart | None = None,
     ) -> None:
         """The keyword arguments replace a part (tests pass stand-ins); by default each is the real one."""
         self._artifacts = artifacts or JvmArtifacts(settings)
         self._postgres = postgres or LocalPostgres(settings)
         self._kafka = kafka or LocalKafka(settings, self._artifacts)
         self._connect = connect or LocalConnect(settings, self._artifacts)
+        self._registry = registry or LocalRegistry(settings)
+        self._registry_wanted = settings.registry_wanted
 
     @property
     def parts(self) -> tuple[tuple[str, StackPart], ...]:
-        """(name, part) in start order."""
-        return (("postgres", self._postgres), ("kafka", self._kafka), ("connect", self._connect))
+        """(name, part) in start order; the registry only if wanted or still running."""
+        registry: tuple[tuple[str, StackPart], ...] = ()
+        if self._registry_wanted or self._registry.is_running():
+            registry = (("registry", self._registry),)
+        return (("postgres", self._postgres), ("kafka", self._kafka), *registry, ("connect", self._connect))
 
     def up(self, timeout: float, on_ready: OnReady | None = None) -> None:
         """Start every part that is not running and wait until each is healthy. Idempotent.
@@ -69,6 +88,8 @@ class LocalStack:
         started = time.monotonic()
         JavaRuntime.detect()
         resolved = self._artifacts.ensure()
+        if self._registry_wanted:
+            resolved = self._registry.ensure_artifacts() or resolved
         detail = "resolved by Maven" if resolved else "current, no Maven run"
         report(PartStatus("jvm", True, f"{detail} ({self._artifacts.root})", self._artifacts.log_file), _since(started))
 
@@ -77,7 +98,8 @@ class LocalStack:
         self._postgres.bootstrap()
         report(self._postgres.status(), _since(started))
 
-        for part in (self._kafka, self._connect):
+        later = (self._kafka, self._registry, self._connect) if self._registry_wanted else (self._kafka, self._connect)
+        for part in later:
             started = time.monotonic()
             part.start(timeout)
             report(part.status(), _since(started))

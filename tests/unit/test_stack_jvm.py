@@ -9,6 +9,7 @@ import pytest
 
 from cdcsync.pipeline.errors import StackError
 from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.stack import jvm
 from cdcsync.pipeline.stack.jvm import (
     COMPOSE_DIR,
     JavaRuntime,
@@ -111,9 +112,8 @@ def test_the_real_poms_pin_the_stack() -> None:
     assert len(pom_stamp(COMPOSE_DIR)) == 64
 
 
-class _NoMaven(JvmArtifacts):
-    def _maven(self) -> str:
-        raise AssertionError("Maven must not run when the stamp is current")
+def _no_maven() -> str:
+    raise AssertionError("Maven must not run when the stamp is current")
 
 
 def _fake_resolved_jars(artifacts: JvmArtifacts) -> None:
@@ -123,11 +123,12 @@ def _fake_resolved_jars(artifacts: JvmArtifacts) -> None:
     (artifacts.debezium_plugin / "debezium-connector-postgres-3.4.1.Final.jar").write_bytes(b"")
 
 
-def test_warm_start_runs_no_maven(tmp_path: Path) -> None:
+def test_warm_start_runs_no_maven(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jvm, "find_maven", _no_maven)
     compose = tmp_path / "compose"
     compose.mkdir()
     (compose / "pom.xml").write_text("<project/>")
-    artifacts = _NoMaven(_settings(tmp_path / "home"), compose_dir=compose)
+    artifacts = JvmArtifacts(_settings(tmp_path / "home"), compose_dir=compose)
     _fake_resolved_jars(artifacts)
     artifacts.stamp_file.write_text(pom_stamp(compose) + "\n")
     assert artifacts.is_current()

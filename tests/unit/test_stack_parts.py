@@ -124,6 +124,13 @@ class _FakePart:
     def status(self) -> PartStatus:
         return PartStatus(self.name, True, "fine")
 
+    def is_running(self) -> bool:
+        return False
+
+    def ensure_artifacts(self) -> bool:
+        self.calls.append(f"resolve {self.name}")
+        return False
+
 
 class _ResolvedJars(JvmArtifacts):
     def ensure(self, timeout: float = 1200.0) -> bool:
