@@ -33,6 +33,11 @@ RUNNER_JAR = f"apicurio-registry-app-{APICURIO_VERSION}-runner.jar"
 REGISTRY_POM = "registry.pom"
 HEAP_MAX = "256m"
 HEALTH_PATH = "/health/ready"
+# Narayana (the transaction manager inside) names its process by default with a
+# socket: a ServerSocket on a random loopback port, opened at the first write and
+# held for life. A UUID names it as well and listens on nothing.
+NARAYANA_PROCESS_ID = "CoreEnvironmentBean.processImplementationClassName"
+UUID_PROCESS_ID = "com.arjuna.ats.internal.arjuna.utils.UuidProcessId"
 CCOMPAT_PATH = "/apis/ccompat/v7"
 
 
@@ -93,19 +98,22 @@ def registry_properties(settings: StackSettings) -> dict[str, str | int | bool]:
     return {
         "quarkus.http.host": settings.host,
         "quarkus.http.port": settings.registry_port,
-        # Its log is a file (<home>/logs/registry.log): no terminal colour codes in it.
-        "quarkus.log.console.color": False,
     }
 
 
 def registry_argv(java: JavaRuntime, runner_jar: Path) -> list[str]:
-    """The registry's command line: the runner jar on a modest heap (it settles at ~210 MB RSS)."""
+    """The registry's command line: the runner jar on a modest heap (it settles at ~210 MB RSS).
+
+    Narayana reads its settings from system properties only, hence the one ``-D``;
+    the rest of the config is in ``application.properties``.
+    """
     return [
         str(java.executable),
         "-Xms64m",
         f"-Xmx{HEAP_MAX}",
         "-XX:+UseSerialGC",
         "-Djava.awt.headless=true",
+        f"-D{NARAYANA_PROCESS_ID}={UUID_PROCESS_ID}",
         "-jar",
         str(runner_jar),
     ]

@@ -1,0 +1,78 @@
+"""The opt-in schema registry alone (no other part): it starts, stores an Avro schema, serves it by id, stops.
+
+Deselected by ``make test`` (marker ``registry``, see pyproject's addopts): on a
+cold machine the first run downloads the 142 MB distribution. Run it with
+``.venv/bin/pytest -m registry tests/integration/test_registry.py``; it brings
+the registry up under a temporary CDCSYNC_HOME on CDCSYNC_REGISTRY_PORT.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.stack.processes import ManagedProcess
+from cdcsync.pipeline.stack.registry import PART, LocalRegistry
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.registry]
+
+SCHEMA = {
+    "type": "record",
+    "name": "Value",
+    "namespace": "cdcsync.test",
+    "fields": [{"name": "id", "type": "long"}, {"name": "title", "type": ["null", "string"], "default": None}],
+}
+JSON_TYPE = "application/vnd.schemaregistry.v1+json"
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[tuple[StackSettings, LocalRegistry]]:
+    settings = StackSettings.from_env({**os.environ, "CDCSYNC_HOME": str(tmp_path / "home")})
+    part = LocalRegistry(settings)
+    try:
+        part.start(timeout=120)
+        yield settings, part
+    finally:
+        part.stop()
+
+
+def test_registry_stores_and_serves_an_avro_schema(registry: tuple[StackSettings, LocalRegistry]) -> None:
+    settings, part = registry
+    url = settings.registry_url
+    subject = f"cdcsync-test-{uuid.uuid4().hex[:8]}-value"
+    body = {"schemaType": "AVRO", "schema": json.dumps(SCHEMA)}
+
+    posted = requests.post(f"{url}/subjects/{subject}/versions", json=body, headers={"Content-Type": JSON_TYPE})
+    assert posted.status_code == 200, posted.text
+    schema_id = posted.json()["id"]
+    assert isinstance(schema_id, int)
+    again = requests.post(f"{url}/subjects/{subject}/versions", json=body, headers={"Content-Type": JSON_TYPE})
+    assert again.json()["id"] == schema_id  # the same schema is the same id
+
+    by_id = requests.get(f"{url}/schemas/ids/{schema_id}", timeout=10)
+    assert by_id.status_code == 200, by_id.text
+    assert json.loads(by_id.json()["schema"]) == SCHEMA
+    assert subject in requests.get(f"{url}/subjects", timeout=10).json()
+
+    status = part.status()
+    assert status.running, status.detail
+    assert "Apicurio Registry 2.6.13.Final" in status.detail
+
+    pid = ManagedProcess(PART, settings.home).running_pid()
+    assert pid is not None
+    listening = {c.laddr for c in psutil.Process(pid).net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN}
+    assert {(address.ip.removeprefix("::ffff:"), address.port) for address in listening} == {
+        (settings.host, settings.registry_port)
+    }
+
+    assert part.stop()
+    assert not part.is_running()
+    assert not part.status().running
