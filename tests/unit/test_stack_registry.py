@@ -83,8 +83,8 @@ def test_registry_command_line_runs_the_runner_jar_on_a_modest_heap(tmp_path: Pa
     assert argv[0] == "/opt/jdk/bin/java"
     assert "-Xmx256m" in argv
     # No random extra port: Narayana names its process by UUID, not by a listening socket.
-    process_id = "-DCoreEnvironmentBean.processImplementationClassName=com.arjuna.ats.internal.arjuna.utils.UuidProcessId"
-    assert process_id in argv
+    uuid_process_id = "com.arjuna.ats.internal.arjuna.utils.UuidProcessId"
+    assert f"-DCoreEnvironmentBean.processImplementationClassName={uuid_process_id}" in argv
     assert argv[-2:] == ["-jar", str(tmp_path / "jvm" / "registry" / RUNNER_JAR)]
 
 
