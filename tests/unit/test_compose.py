@@ -98,6 +98,16 @@ def test_host_ports_are_the_local_stack_defaults() -> None:
     assert host_ports["postgres"] == [defaults.postgres_port]
     assert host_ports["kafka"] == [defaults.kafka_port]
     assert host_ports["connect"] == [defaults.connect_port]
+    assert host_ports["registry"] == [defaults.registry_port]
+
+
+def test_the_registry_is_opt_in_and_the_local_stacks_version() -> None:
+    registry = _services()["registry"]
+    assert registry["profiles"] == ["avro"]  # a plain `docker compose up` leaves it out
+    assert _image("registry").endswith(":2.6.13.Final")
+    assert "healthcheck" in registry
+    needed_by = [name for name, service in _services().items() if "registry" in (service.get("depends_on") or {})]
+    assert needed_by == [], "nothing in the default (JSON) topology may wait for the registry"
 
 
 def test_postgres_runs_with_logical_wal() -> None:
