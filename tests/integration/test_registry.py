@@ -3,7 +3,8 @@
 Deselected by ``make test`` (marker ``registry``, see pyproject's addopts): on a
 cold machine the first run downloads the 142 MB distribution. Run it with
 ``.venv/bin/pytest -m registry tests/integration/test_registry.py``; it brings
-the registry up under a temporary CDCSYNC_HOME on CDCSYNC_REGISTRY_PORT.
+the registry up under a temporary home on CDCSYNC_REGISTRY_PORT, from the
+distribution unpacked once under the test stack's home (``jvm/registry``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import requests
 
 from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.stack.processes import ManagedProcess
-from cdcsync.pipeline.stack.registry import PART, LocalRegistry
+from cdcsync.pipeline.stack.registry import PART, LocalRegistry, RegistryArtifacts
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.registry]
 
@@ -36,7 +37,7 @@ JSON_TYPE = "application/vnd.schemaregistry.v1+json"
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[tuple[StackSettings, LocalRegistry]]:
     settings = StackSettings.from_env({**os.environ, "CDCSYNC_HOME": str(tmp_path / "home")})
-    part = LocalRegistry(settings)
+    part = LocalRegistry(settings, RegistryArtifacts(StackSettings.from_env()))
     try:
         part.start(timeout=120)
         yield settings, part
