@@ -14,10 +14,10 @@ from cdcsync.pipeline.cli import cli
 from cdcsync.pipeline.errors import StackError
 from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.stack.connect import POSTGRES_CONNECTOR_CLASS, LocalConnect, lists_connector, worker_properties
-from cdcsync.pipeline.stack.jvm import JavaRuntime, JvmArtifacts
+from cdcsync.pipeline.stack.jvm import JavaRuntime
 from cdcsync.pipeline.stack.kafka import LocalKafka, ProxiedListener, broker_properties
 from cdcsync.pipeline.stack.local_stack import LocalStack
-from cdcsync.pipeline.stack.parts import PartStatus
+from tests.support.fake_stack import RecordingPart, ResolvedJars
 
 
 def _settings(home: Path, kafka_port: int = 25002, connect_port: int = 25004) -> StackSettings:
@@ -105,42 +105,10 @@ def test_parts_report_not_running_without_touching_anything(tmp_path: Path) -> N
     assert not LocalKafka(settings).stop()
 
 
-class _FakePart:
-    def __init__(self, name: str, calls: list[str], fail_stop: bool = False) -> None:
-        self.name, self.calls, self.fail_stop = name, calls, fail_stop
-
-    def start(self, timeout: float) -> None:
-        self.calls.append(f"start {self.name}")
-
-    def bootstrap(self) -> None:
-        self.calls.append(f"bootstrap {self.name}")
-
-    def stop(self) -> bool:
-        self.calls.append(f"stop {self.name}")
-        if self.fail_stop:
-            raise StackError(self.name, "would not stop")
-        return True
-
-    def status(self) -> PartStatus:
-        return PartStatus(self.name, True, "fine")
-
-    def is_running(self) -> bool:
-        return False
-
-    def ensure_artifacts(self) -> bool:
-        self.calls.append(f"resolve {self.name}")
-        return False
-
-
-class _ResolvedJars(JvmArtifacts):
-    def ensure(self, timeout: float = 1200.0) -> bool:
-        return False
-
-
 def _stack(tmp_path: Path, calls: list[str], fail_stop: str = "") -> LocalStack:
     settings = _settings(tmp_path)
-    parts = {name: _FakePart(name, calls, fail_stop == name) for name in ("postgres", "kafka", "connect")}
-    return LocalStack(settings, artifacts=_ResolvedJars(settings), **parts)
+    parts = {name: RecordingPart(name, calls, fail_stop=fail_stop == name) for name in ("postgres", "kafka", "connect")}
+    return LocalStack(settings, artifacts=ResolvedJars(settings), **parts)
 
 
 def test_up_starts_in_dependency_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

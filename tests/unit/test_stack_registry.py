@@ -13,9 +13,8 @@ from cdcsync.pipeline.cli import cli
 from cdcsync.pipeline.errors import ConfigError, StackError
 from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.stack import registry as registry_module
-from cdcsync.pipeline.stack.jvm import JavaRuntime, JvmArtifacts
+from cdcsync.pipeline.stack.jvm import JavaRuntime
 from cdcsync.pipeline.stack.local_stack import LocalStack
-from cdcsync.pipeline.stack.parts import PartStatus
 from cdcsync.pipeline.stack.registry import (
     RUNNER_JAR,
     LocalRegistry,
@@ -23,6 +22,7 @@ from cdcsync.pipeline.stack.registry import (
     registry_argv,
     registry_properties,
 )
+from tests.support.fake_stack import RecordingPart, ResolvedJars
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -115,40 +115,10 @@ def test_artifacts_are_current_only_with_stamp_and_jar(tmp_path: Path, monkeypat
     assert not artifacts.is_current()
 
 
-class _Part:
-    def __init__(self, name: str, calls: list[str], running: bool = False) -> None:
-        self.name, self.calls, self.running = name, calls, running
-
-    def start(self, timeout: float) -> None:
-        self.calls.append(f"start {self.name}")
-
-    def bootstrap(self) -> None:
-        self.calls.append(f"bootstrap {self.name}")
-
-    def stop(self) -> bool:
-        self.calls.append(f"stop {self.name}")
-        return self.running
-
-    def status(self) -> PartStatus:
-        return PartStatus(self.name, self.running, "")
-
-    def is_running(self) -> bool:
-        return self.running
-
-    def ensure_artifacts(self) -> bool:
-        self.calls.append(f"resolve {self.name}")
-        return True
-
-
-class _ResolvedJars(JvmArtifacts):
-    def ensure(self, timeout: float = 1200.0) -> bool:
-        return False
-
-
 def _stack(settings: StackSettings, calls: list[str], registry_running: bool = False) -> LocalStack:
-    parts = {name: _Part(name, calls) for name in ("postgres", "kafka", "connect")}
-    registry = _Part("registry", calls, running=registry_running)
-    return LocalStack(settings, artifacts=_ResolvedJars(settings), registry=registry, **parts)
+    parts = {name: RecordingPart(name, calls) for name in ("postgres", "kafka", "connect")}
+    registry = RecordingPart("registry", calls, running=registry_running)
+    return LocalStack(settings, artifacts=ResolvedJars(settings), registry=registry, **parts)
 
 
 @pytest.fixture
