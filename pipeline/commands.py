@@ -7,9 +7,10 @@ import click
 from cdcsync.pipeline.cli_options import command_targets, say_target
 from cdcsync.pipeline.demo import run_demo
 from cdcsync.pipeline.errors import VerifyMismatch
-from cdcsync.pipeline.lifecycle import bring_down, bring_up, local_targets
+from cdcsync.pipeline.lifecycle import bring_down, bring_up
 from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.status_report import status_lines
+from cdcsync.pipeline.targets import Targets
 from cdcsync.pipeline.verification.reports import render_report
 from cdcsync.sink.http_address import parse_listen_address
 
@@ -87,7 +88,7 @@ def demo(duration: float, rate: float, seed: int) -> None:
     click.echo(
         f"writing ~{rate:.0f} changes/s into the course, attendance and assignment databases for {duration:.0f}s"
     )
-    summary = run_demo(local_targets(settings), duration, rate, seed, click.echo)
+    summary = run_demo(Targets.local_stack(settings), duration, rate, seed, click.echo)
     for line in summary.lines():
         click.echo(line)
     if not summary.verify.clean:

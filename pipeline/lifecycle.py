@@ -30,11 +30,6 @@ from cdcsync.pipeline.verification.reports import render_report, verify_until_cl
 Step = Callable[[str, float], None]  # (what became ready, seconds it took)
 
 
-def local_targets(settings: StackSettings) -> Targets:
-    """The local stack's endpoints, whatever the environment says."""
-    return Targets.local_stack(settings)
-
-
 def apply_connectors_and_wait(connect_url: str, bootstrap_servers: str, timeout: float) -> list[str]:
     """Create or update every packaged connector, then wait until all run. Returns lines to show."""
     lines = []
@@ -101,7 +96,7 @@ def bring_up(settings: StackSettings, step: Step, demo_data: bool = True, catch_
     """Idempotent: parts already running are left as they are."""
     stack = LocalStack(settings)
     stack.up(timeout=180.0, on_ready=lambda status, seconds: step(f"{status.name}: {status.detail}", seconds))
-    targets = local_targets(settings)
+    targets = Targets.local_stack(settings)
 
     started = time.monotonic()
     created, publications, loaded = prepare_sources(settings, demo_data)

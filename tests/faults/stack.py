@@ -20,7 +20,7 @@ import psycopg
 
 from cdcsync.debezium.connect_client import ConnectClient
 from cdcsync.debezium.connector_spec import load_connector_specs
-from cdcsync.pipeline.lifecycle import apply_connectors_and_wait, local_targets, prepare_sources
+from cdcsync.pipeline.lifecycle import apply_connectors_and_wait, prepare_sources
 from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.stack.connect import LocalConnect
 from cdcsync.pipeline.stack.endpoints import StackEndpoints
@@ -61,7 +61,7 @@ class FaultStack:
             self.settings, artifacts=artifacts, postgres=self.postgres, kafka=self.kafka, connect=self.connect
         )
         self.toxiproxy = Toxiproxy(home, self.settings.host, base_port + 74)
-        self.targets = local_targets(self.settings)
+        self.targets = Targets.local_stack(self.settings)
 
     @property
     def sink_targets(self) -> Targets:

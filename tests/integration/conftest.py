@@ -30,7 +30,7 @@ from cdcsync.debezium.apply import apply_connector
 from cdcsync.debezium.change_topics import align_change_topics
 from cdcsync.debezium.connect_client import ConnectClient
 from cdcsync.debezium.connector_spec import load_connector_specs
-from cdcsync.pipeline.lifecycle import local_targets, prepare_sources
+from cdcsync.pipeline.lifecycle import prepare_sources
 from cdcsync.pipeline.stack.processes import ManagedProcess, PidRecord
 from cdcsync.pipeline.targets import Targets
 from cdcsync.pipeline.verification.bucketed import verify_bucketed
@@ -102,7 +102,7 @@ def pipeline(test_stack: _TestStack) -> Targets:
     """Stack up, source schemas and demo data present, the shipped connectors RUNNING and none FAILED."""
     settings = test_stack.everything()
     prepare_sources(settings, demo_data=True)
-    targets = local_targets(settings)
+    targets = Targets.local_stack(settings)
     specs = load_connector_specs()
     align_change_topics(targets.kafka_bootstrap_servers, specs)
     with ConnectClient(targets.connect_url) as client:

@@ -25,11 +25,11 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from cdcsync.pipeline.errors import CdcsyncError, StackError
-from cdcsync.pipeline.lifecycle import local_targets
 from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.stack.background_sink import BackgroundSink
 from cdcsync.pipeline.stack.local_stack import LocalStack
 from cdcsync.pipeline.stack.processes import ManagedProcess
+from cdcsync.pipeline.targets import Targets
 from cdcsync.pipeline.verification.bucketed import verify_bucketed
 from cdcsync.pipeline.verification.reports import render_report
 from cdcsync.pipeline.verification.source_reader import CalendarMissing
@@ -92,7 +92,7 @@ def kept_stack_problems(settings: StackSettings) -> list[str]:
     down = [f"{part.name} not running ({part.detail})" for part in LocalStack(settings).status() if not part.running]
     if down:
         return down
-    targets = local_targets(settings)
+    targets = Targets.local_stack(settings)
     states = shipped_connector_states(targets.connect_url)
     problems = shipped_connector_problems(states) + interrupted_snapshot_problems(targets)
     problems += [
