@@ -7,11 +7,12 @@ from collections.abc import Mapping, Sequence
 
 from confluent_kafka import KafkaError, Message
 
+from cdcsync.sink.avro_changes import AvroChanges
 from cdcsync.sink.change_batch import ChangeBatch
 from cdcsync.sink.change_event import MessageRef
 from cdcsync.sink.dead_letters import DeadLetter
 from cdcsync.sink.decoding import decode_change
-from cdcsync.sink.errors import InvalidMessage
+from cdcsync.sink.errors import InvalidMessage, SinkCannotContinue
 from cdcsync.sink.kafka_clients import message_headers
 from cdcsync.sink.source_tables import SourceTable
 
@@ -23,9 +24,14 @@ _TRANSIENT_CONSUMER_ERRORS = frozenset({KafkaError._PARTITION_EOF, KafkaError.UN
 
 
 def collect_batch(
-    messages: Sequence[Message], routing: Mapping[str, SourceTable]
+    messages: Sequence[Message], routing: Mapping[str, SourceTable], avro: AvroChanges | None = None
 ) -> tuple[ChangeBatch, list[DeadLetter], list[KafkaError]]:
-    """Decode a consumed batch, and the consumer's errors in it. Pure apart from reading the messages."""
+    """Decode a consumed batch, and the consumer's errors in it; ``avro`` reads the Avro messages.
+
+    Raises, before anything is applied: ``SchemaRegistryUnavailable`` (read the batch again once the registry
+    is back), ``SinkCannotContinue`` (an Avro message with no registry, an unknown schema id, refused
+    credentials; the message names where it was read).
+    """
     batch = ChangeBatch()
     letters: list[DeadLetter] = []
     errors: list[KafkaError] = []
@@ -46,7 +52,9 @@ def collect_batch(
         try:
             if table is None:
                 raise InvalidMessage(f"no source table is routed from topic {topic!r}")
-            event = decode_change(table, message.value(), headers)
+            event = decode_change(table, message.value(), headers, avro)
+        except SinkCannotContinue as exc:
+            raise type(exc)(f"{topic}[{partition}] offset {offset}: {exc}") from exc
         except InvalidMessage as exc:
             key = message.key()
             value = message.value()

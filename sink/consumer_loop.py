@@ -12,8 +12,11 @@ outage. When the calendar database fails mid-batch, the outcome of the batch is
 unknown and the consumer's position is already past it, so the loop reconnects
 (with backoff), migrates, re-reads the stored offsets and moves every assigned
 partition back to them before consuming again. A partition assigned while the
-database is down stays paused until then. Errors retrying cannot fix raise
-``SinkCannotContinue``.
+database is down stays paused until then. When the schema registry does not
+answer while a batch is decoded, nothing of the batch is applied or
+dead-lettered: the loop waits (with backoff) until the registry answers, then
+reads again from the stored offsets the same way. Errors retrying cannot fix
+raise ``SinkCannotContinue``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
+from cdcsync.sink.avro_changes import AvroChanges
 from cdcsync.sink.calendar_database import CalendarDatabase
 from cdcsync.sink.calendar_writer import BatchResult
 from cdcsync.sink.consumed_batch import collect_batch
@@ -35,6 +39,7 @@ from cdcsync.sink.errors import (
     CalendarDatabaseUnavailable,
     DependencyUnavailable,
     KafkaUnavailable,
+    SchemaRegistryUnavailable,
     SinkCannotContinue,
     SinkConfigInvalid,
     kafka_failure,
@@ -130,6 +135,7 @@ class SinkDaemon:
 
 CALENDAR = CalendarDatabaseUnavailable.dependency
 KAFKA = KafkaUnavailable.dependency
+REGISTRY = SchemaRegistryUnavailable.dependency
 _PROBE_EVERY_S = 2.0  # how often a broker outage is probed for its end
 _IDLE_CHECK_EVERY_S = 5.0  # how often an idle sink checks its calendar connection
 
@@ -159,6 +165,7 @@ class _Session:
             admin_config(settings),
             retention_ms=settings.dead_letter_retention_ms,
         )
+        self._avro = AvroChanges(settings.schema_registry) if settings.schema_registry is not None else None
         self._client_errors: list[KafkaError] = []
         self._reposition = False
         self._last_probe = 0.0
@@ -175,6 +182,8 @@ class _Session:
         return consumer
 
     def close(self) -> None:
+        if self._avro is not None:
+            self._avro.close()
         self._dead_letters.close()
         self._calendar.close()
 
@@ -182,7 +191,11 @@ class _Session:
         """Consume and apply one batch; None if there was nothing to apply (or it must be read again)."""
         settings = self._settings
         messages = consumer.consume(settings.batch_max_messages, settings.batch_max_wait_ms / 1000)
-        batch, letters, message_errors = collect_batch(messages, self._routing)
+        try:
+            batch, letters, message_errors = collect_batch(messages, self._routing, self._avro)
+        except SchemaRegistryUnavailable as exc:
+            self._wait_for_registry(consumer, exc)
+            return None
         self._telemetry.turned(consumer, messages, batch)
         self._note_kafka_errors(consumer, [*self._client_errors, *message_errors], bool(messages))
         self._client_errors.clear()
@@ -217,6 +230,13 @@ class _Session:
             result.calendar_deletes,
         )
         return result, len(letters)
+
+    def _wait_for_registry(self, consumer: Consumer, lost: SchemaRegistryUnavailable) -> None:
+        """Nothing of the batch was applied: wait until the registry answers, then read it again."""
+        self._outages.lost(lost)
+        if self._avro is not None:  # only the Avro front end raises it
+            self._reconnect.call(self._avro.probe, restores=REGISTRY)
+        self._recover(consumer)
 
     def _check_calendar_when_idle(self) -> None:
         if time.monotonic() - self._last_calendar_contact >= _IDLE_CHECK_EVERY_S:

@@ -1,32 +1,37 @@
-"""Debezium JSON change events -> ``ChangeEvent``. Pure: bytes in, typed values out.
+"""Where a change event is decoded: Kafka message bytes -> ``ChangeEvent`` (or ``TableTruncated``).
 
-Accepts the envelope with or without the JsonConverter schema wrapper
-(``{"schema": ..., "payload": ...}``). Values are decoded exactly:
-timestamps to the microsecond, decimals as ``Decimal`` (from the ``string``
-decimal handling mode, or from ``precise`` base64 bytes when a schema gives the
-scale), text unchanged. Anything that cannot be decoded raises
-``InvalidMessage`` with the reason, and goes to the dead-letter topic.
+Each message is read in the format it is in, so a topic may carry both (as it does
+while the connectors move from JSON to Avro):
+
+- magic byte 0 and at least the 5-byte frame header: Confluent-framed Avro,
+  read through the schema registry (``sink.avro_changes``);
+- anything else: JSON as Kafka Connect's JsonConverter writes it (``sink.json_changes``);
+- neither (a 0 byte too short for a frame, bytes that are not JSON): ``InvalidMessage``.
+
+Both front ends hand the envelope to ``sink.change_envelope``, so everything after
+the wire format is shared. Debezium's ``__debezium.oldkey`` header is read the same
+way. An Avro message with no registry configured stops the sink
+(``SchemaRegistryNotConfigured``) before any offset moves.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from collections.abc import Sequence
 from typing import Any
 
-from cdcsync.sink.change_event import ChangeEvent, Key, Operation, SourceCommitPosition, TableTruncated, Value
-from cdcsync.sink.errors import InvalidMessage
-from cdcsync.sink.source_tables import Column, ColumnType, SourceTable
+from cdcsync.sink.avro_changes import FRAME_HEADER_BYTES, MAGIC_BYTE, AvroChanges, schema_id_of
+from cdcsync.sink.change_envelope import (
+    OLD_KEY_HEADER,
+    UNAVAILABLE_VALUE_PLACEHOLDER,
+    change_from_envelope,
+    key_of,
+)
+from cdcsync.sink.change_event import ChangeEvent, Key, TableTruncated
+from cdcsync.sink.errors import InvalidMessage, SchemaRegistryNotConfigured
+from cdcsync.sink.json_changes import json_document
+from cdcsync.sink.source_tables import SourceTable
 
-UNAVAILABLE_VALUE_PLACEHOLDER = "__debezium_unavailable_value"
-OLD_KEY_HEADER = "__debezium.oldkey"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_INT64 = (-(2**63), 2**63 - 1)
-_DECIMAL_LOGICAL_TYPE = "org.apache.kafka.connect.data.Decimal"
+__all__ = ["OLD_KEY_HEADER", "UNAVAILABLE_VALUE_PLACEHOLDER", "decode_change", "is_avro"]
 
 Headers = Sequence[tuple[str, bytes | None]] | None
 
@@ -35,267 +40,51 @@ def decode_change(
     table: SourceTable,
     value: bytes | None,
     headers: Headers = None,
+    avro: AvroChanges | None = None,
     placeholder: str = UNAVAILABLE_VALUE_PLACEHOLDER,
 ) -> ChangeEvent | TableTruncated | None:
     """Decode one Debezium change event of ``table``; ``None`` for a tombstone.
 
-    A tombstone (null value) always follows the delete event of the same key,
-    which carries the position and is what the sink applies.
+    ``avro`` reads Avro messages; without it, one stops the sink. A tombstone (null
+    value) always follows the delete event of the same key, which carries the
+    position and is what the sink applies.
     """
     if value is None:
         return None
-    document = _json_object(value, "message value")
-    envelope, schema = _unwrap(document)
+    envelope = _document(value, "message value", avro, placeholder, envelope=True)
     if envelope is None:
         return None
-    op = envelope.get("op")
-    source = envelope.get("source")
-    if not isinstance(source, dict):
-        raise InvalidMessage("envelope has no 'source' block: not a Debezium change event")
-    position = _position(source)
-    committed_at = _commit_time(source)
-    previous_key = _previous_key(table, headers)
+    return change_from_envelope(table, envelope, _previous_key(table, headers, avro, placeholder), placeholder)
 
-    if op in ("c", "u", "r"):
-        row = _row(envelope, "after", op)
-        scales = _decimal_scales(schema, "after")
-        values, unavailable = _decode_values(table, row, scales, placeholder)
-        if unavailable and (op == "r" or (op == "c" and previous_key is None)):
-            raise InvalidMessage(
-                f"op {op!r} carries the unavailable-value placeholder in {sorted(unavailable)}: "
-                "no earlier value exists to keep"
-            )
-        return ChangeEvent(
-            table=table,
-            operation=Operation.UPSERT,
-            key=_key(table, row, "after"),
-            values=values,
-            unavailable=frozenset(unavailable),
-            position=position,
-            committed_at=committed_at,
-            previous_key=previous_key,
+
+def is_avro(raw: bytes, what: str) -> bool:
+    """Whether ``raw`` is Confluent-framed Avro (else it can only be JSON)."""
+    if raw[:1] != bytes([MAGIC_BYTE]):
+        return False
+    if len(raw) < FRAME_HEADER_BYTES:
+        raise InvalidMessage(
+            f"{what} starts with the Avro magic byte 0 but has {len(raw)} bytes, fewer than the "
+            f"{FRAME_HEADER_BYTES}-byte frame header: neither Confluent-framed Avro nor JSON"
         )
-    if op == "d":
-        row = _row(envelope, "before", op)
-        return ChangeEvent(
-            table=table,
-            operation=Operation.DELETE,
-            key=_key(table, row, "before"),
-            values={},
-            # The before image holds only the key (default replica identity).
-            unavailable=frozenset(table.column_names),
-            position=position,
-            committed_at=committed_at,
+    return True
+
+
+def _document(
+    raw: bytes, what: str, avro: AvroChanges | None, placeholder: str, *, envelope: bool
+) -> dict[str, Any] | None:
+    if not is_avro(raw, what):
+        return json_document(raw, what, placeholder)
+    if avro is None:
+        raise SchemaRegistryNotConfigured(
+            f"{what} is Avro (schema id {schema_id_of(raw)}) and SCHEMA_REGISTRY_URL is not set"
         )
-    if op == "t":
-        return TableTruncated(table=table, position=position, committed_at=committed_at)
-    raise InvalidMessage(f"unknown envelope op {op!r}: expected one of c, u, r, d, t")
+    return avro.envelope(raw, what) if envelope else avro.key_document(raw, what)
 
 
-def _json_object(raw: bytes, what: str) -> dict[str, Any]:
-    try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidMessage(f"{what} is not valid JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise InvalidMessage(f"{what} is JSON {type(document).__name__}, expected an object")
-    return document
-
-
-def _unwrap(document: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """Strip the JsonConverter ``schemas.enable=true`` wrapper when present."""
-    if set(document) == {"schema", "payload"}:
-        payload, schema = document["payload"], document["schema"]
-        if payload is not None and not isinstance(payload, dict):
-            raise InvalidMessage("'payload' of a schema-wrapped message is not an object")
-        return payload, schema if isinstance(schema, dict) else None
-    return document, None
-
-
-def _row(envelope: Mapping[str, Any], field: str, op: str) -> Mapping[str, Any]:
-    row = envelope.get(field)
-    if not isinstance(row, dict):
-        raise InvalidMessage(f"op {op!r} without an '{field}' row")
-    return row
-
-
-def _sequence(source: Mapping[str, Any]) -> tuple[int | None, int | None]:
-    """Debezium's ``source.sequence``: ``[lastCommitLsn, lsn]`` as a JSON string, either may be null."""
-    sequence = source.get("sequence")
-    if sequence is None:
-        return None, None
-    try:
-        parts = json.loads(sequence) if isinstance(sequence, str) else sequence
-        last_commit, lsn = parts
-        return (None if last_commit is None else int(last_commit)), (None if lsn is None else int(lsn))
-    except (ValueError, TypeError, json.JSONDecodeError):
-        raise InvalidMessage(f"source.sequence {sequence!r} is not [lastCommitLsn, lsn]") from None
-
-
-def _position(source: Mapping[str, Any]) -> SourceCommitPosition:
-    last_commit, sequence_lsn = _sequence(source)
-    if source.get("snapshot") == "incremental":
-        # An incremental-snapshot read has no LSN of its own: it is the row as committed
-        # up to the last commit Debezium streamed. It orders after every change of that
-        # transaction and before any change of a later one, hence change LSN 0.
-        anchor = last_commit if last_commit is not None else sequence_lsn
-        if anchor is None:
-            raise InvalidMessage("incremental snapshot read without source.sequence: its position is unknown")
-        return SourceCommitPosition(commit_lsn=anchor, change_lsn=0)
-    lsn = source.get("lsn")
-    if not isinstance(lsn, int) or isinstance(lsn, bool):
-        raise InvalidMessage(f"source.lsn is {lsn!r}, expected an integer LSN")
-    return SourceCommitPosition(commit_lsn=lsn if last_commit is None else last_commit, change_lsn=lsn)
-
-
-def _commit_time(source: Mapping[str, Any]) -> datetime:
-    ts_us = source.get("ts_us")
-    if ts_us is None and isinstance(source.get("ts_ms"), int):
-        ts_us = source["ts_ms"] * 1000
-    if not isinstance(ts_us, int) or isinstance(ts_us, bool):
-        raise InvalidMessage("source has neither ts_us nor ts_ms: the commit time is unknown")
-    return _EPOCH + timedelta(microseconds=ts_us)
-
-
-def _previous_key(table: SourceTable, headers: Headers) -> Key | None:
+def _previous_key(table: SourceTable, headers: Headers, avro: AvroChanges | None, placeholder: str) -> Key | None:
     for name, raw in headers or ():
         if name == OLD_KEY_HEADER and raw is not None:
-            key_doc, _ = _unwrap(_json_object(raw, f"header {OLD_KEY_HEADER}"))
-            if key_doc is None:
-                return None
-            return _key(table, key_doc, f"header {OLD_KEY_HEADER}")
+            what = f"header {OLD_KEY_HEADER}"
+            document = _document(raw, what, avro, placeholder, envelope=False)
+            return None if document is None else key_of(table, document, what)
     return None
-
-
-def _key(table: SourceTable, row: Mapping[str, Any], where: str) -> Key:
-    key: list[int] = []
-    for column in table.key:
-        if column.name not in row:
-            raise InvalidMessage(f"key column {column.name!r} missing from {where} of {table.qualified_name}")
-        value = _decode_value(column, row[column.name], None)
-        if not isinstance(value, int):
-            raise InvalidMessage(f"key column {column.name!r} of {table.qualified_name} is null")
-        key.append(value)
-    return tuple(key)
-
-
-def _decimal_scales(schema: Mapping[str, Any] | None, field: str) -> dict[str, int]:
-    """Column -> scale for Connect ``Decimal`` fields, read from the value schema."""
-    if schema is None:
-        return {}
-    scales: dict[str, int] = {}
-    for envelope_field in schema.get("fields", ()):
-        if envelope_field.get("field") != field:
-            continue
-        for column in envelope_field.get("fields", ()):
-            if column.get("name") == _DECIMAL_LOGICAL_TYPE:
-                scale = (column.get("parameters") or {}).get("scale")
-                if scale is not None:
-                    scales[column["field"]] = int(scale)
-    return scales
-
-
-def _decode_values(
-    table: SourceTable, row: Mapping[str, Any], scales: Mapping[str, int], placeholder: str
-) -> tuple[dict[str, Value], set[str]]:
-    values: dict[str, Value] = {}
-    unavailable: set[str] = set()
-    for column in table.columns:
-        if column.name not in row:
-            raise InvalidMessage(
-                f"column {column.name!r} missing from {table.qualified_name}: the calendar rules need it "
-                "(was it dropped or renamed in the source?)"
-            )
-        raw = row[column.name]
-        if raw == placeholder:
-            unavailable.add(column.name)
-            continue
-        values[column.name] = _decode_value(column, raw, scales.get(column.name))
-    return values, unavailable
-
-
-def _decode_value(column: Column, raw: Any, scale: int | None) -> Value:
-    if raw is None:
-        if not column.nullable:
-            raise InvalidMessage(f"column {column.name!r} is null but the rules need a value")
-        return None
-    decoder = _DECODERS[column.type]
-    return decoder(column, raw, scale)
-
-
-def _bigint(column: Column, raw: Any, _scale: int | None) -> Value:
-    if not isinstance(raw, int) or isinstance(raw, bool) or not _INT64[0] <= raw <= _INT64[1]:
-        raise InvalidMessage(f"column {column.name!r}: {raw!r} is not a bigint")
-    return raw
-
-
-def _text(column: Column, raw: Any, _scale: int | None) -> Value:
-    if not isinstance(raw, str):
-        raise InvalidMessage(f"column {column.name!r}: {type(raw).__name__} where text was expected")
-    if "\x00" in raw:
-        raise InvalidMessage(f"column {column.name!r}: text with a NUL character cannot be stored")
-    return raw
-
-
-def _boolean(column: Column, raw: Any, _scale: int | None) -> Value:
-    if not isinstance(raw, bool):
-        raise InvalidMessage(f"column {column.name!r}: {raw!r} is not a boolean")
-    return raw
-
-
-def _timestamptz(column: Column, raw: Any, _scale: int | None) -> Value:
-    # io.debezium.time.ZonedTimestamp: ISO-8601 with offset, up to microseconds.
-    if not isinstance(raw, str):
-        raise InvalidMessage(
-            f"column {column.name!r}: {raw!r} is not an ISO-8601 timestamp with offset "
-            "(io.debezium.time.ZonedTimestamp)"
-        )
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        raise InvalidMessage(f"column {column.name!r}: {raw!r} is not an ISO-8601 timestamp") from None
-    if parsed.tzinfo is None:
-        raise InvalidMessage(f"column {column.name!r}: {raw!r} has no UTC offset")
-    return parsed
-
-
-def _numeric(column: Column, raw: Any, scale: int | None) -> Value:
-    if isinstance(raw, str) and scale is None:
-        try:
-            value = Decimal(raw)
-        except InvalidOperation:
-            raise InvalidMessage(f"column {column.name!r}: {raw!r} is not a decimal") from None
-    elif isinstance(raw, str) and scale is not None:
-        try:
-            unscaled = int.from_bytes(base64.b64decode(raw, validate=True), "big", signed=True)
-        except (binascii.Error, ValueError):
-            raise InvalidMessage(f"column {column.name!r}: {raw!r} is not base64 decimal bytes") from None
-        value = Decimal(unscaled).scaleb(-scale)
-    else:
-        raise InvalidMessage(
-            f"column {column.name!r}: {raw!r} is not an exact decimal; "
-            "set the connector's decimal.handling.mode to string or precise"
-        )
-    return _fit_numeric(column, value)
-
-
-def _fit_numeric(column: Column, value: Decimal) -> Decimal:
-    if not value.is_finite():
-        raise InvalidMessage(f"column {column.name!r}: {value} cannot be stored in {column.sql_type}")
-    if column.precision is None:
-        return value
-    scale = column.scale or 0
-    quantized = value.quantize(Decimal(1).scaleb(-scale))
-    integer_digits = len(quantized.as_tuple().digits) - scale
-    if quantized != value or integer_digits > column.precision - scale:
-        raise InvalidMessage(f"column {column.name!r}: {value} does not fit {column.sql_type}")
-    return quantized
-
-
-_DECODERS = {
-    ColumnType.BIGINT: _bigint,
-    ColumnType.TEXT: _text,
-    ColumnType.BOOLEAN: _boolean,
-    ColumnType.TIMESTAMPTZ: _timestamptz,
-    ColumnType.NUMERIC: _numeric,
-}

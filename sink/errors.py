@@ -1,8 +1,9 @@
 """Exception types that carry the sink's decision about a failure.
 
 - ``InvalidMessage``: the message goes to the dead-letter topic; the pipeline continues.
-- ``DependencyUnavailable`` (``CalendarDatabaseUnavailable``, ``KafkaUnavailable``):
-  retrying can fix it; the daemon waits with backoff and resumes from the stored offsets.
+- ``DependencyUnavailable`` (``CalendarDatabaseUnavailable``, ``KafkaUnavailable``,
+  ``SchemaRegistryUnavailable``): retrying can fix it; the daemon waits with backoff and resumes
+  from the stored offsets.
 - ``SinkCannotContinue``: retrying cannot fix it; the daemon stops with ``exit_code``
   (the exit codes are documented in ``pipeline.errors``).
 
@@ -39,6 +40,12 @@ class CalendarDatabaseUnavailable(DependencyUnavailable):
 
 class KafkaUnavailable(DependencyUnavailable):
     dependency = "kafka"
+
+
+class SchemaRegistryUnavailable(DependencyUnavailable):
+    """The schema registry did not answer (refused, timed out) or answered with a server error."""
+
+    dependency = "schema registry"
 
 
 class SinkCannotContinue(Exception):
@@ -89,6 +96,28 @@ class DeadLetterWriteFailed(
     fix="check the dead-letter topic (CDCSYNC_DLQ_TOPIC): it must exist, accept writes, and take messages this large",
 ):
     """Kafka refused a dead letter for good: the sink stops rather than skip the message."""
+
+
+class UnknownSchemaId(
+    SinkCannotContinue, exit_code=24, fix="point SCHEMA_REGISTRY_URL at the registry the connectors write to"
+):
+    """An Avro message names a schema id the registry does not know: this sink reads another registry."""
+
+
+class SchemaRegistryAccessDenied(
+    SinkCannotContinue,
+    exit_code=25,
+    fix="check SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO (user:password) and that user's read access to the registry",
+):
+    """The schema registry refused the sink's credentials (HTTP 401) or denies it the schemas (403)."""
+
+
+class SchemaRegistryNotConfigured(
+    SinkCannotContinue,
+    exit_code=2,
+    fix='set SCHEMA_REGISTRY_URL to the registry the connectors write to (local stack: eval "$(cdcsync stack env)")',
+):
+    """An Avro message arrived and no schema registry is configured to read it."""
 
 
 # Server answers that retrying fixes: the server restarting or shutting down, a session

@@ -5,10 +5,57 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from cdcsync.errors import ConfigError
 from cdcsync.settings import int_setting, positive_int_setting
 from cdcsync.sink.http_address import ListenAddress, parse_listen_address
+
+
+@dataclass(frozen=True)
+class SchemaRegistrySettings:
+    """Where the sink reads the schemas of Avro change events (Confluent-compatible API)."""
+
+    url: str  # SCHEMA_REGISTRY_URL, without credentials
+    basic_auth_user_info: str | None = field(default=None, repr=False)  # SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SchemaRegistrySettings | None:
+        """None when SCHEMA_REGISTRY_URL is unset: the sink then reads JSON only, and stops at an Avro message."""
+        url = env.get("SCHEMA_REGISTRY_URL")
+        user_info = env.get("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO") or None
+        if not url:
+            if user_info is not None:
+                raise ConfigError(
+                    "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO",
+                    "set without SCHEMA_REGISTRY_URL",
+                    "set SCHEMA_REGISTRY_URL to the registry these credentials are for, or unset both",
+                )
+            return None
+        try:
+            parts = urlsplit(url)
+            has_credentials = parts.username is not None or parts.password is not None
+        except ValueError:
+            parts, has_credentials = None, False
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                "SCHEMA_REGISTRY_URL",
+                "not an http(s) URL with a host",
+                "set it to the registry's Confluent-compatible API, e.g. http://HOST:8081/apis/ccompat/v7",
+            )
+        if has_credentials:
+            raise ConfigError(
+                "SCHEMA_REGISTRY_URL",
+                "carries credentials",
+                "remove them from the URL and export SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO=user:password",
+            )
+        if user_info is not None and ":" not in user_info:
+            raise ConfigError(
+                "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO",
+                "not of the form user:password",
+                "export SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO=user:password",
+            )
+        return cls(url=url.rstrip("/"), basic_auth_user_info=user_info)
 
 
 @dataclass(frozen=True)
@@ -24,6 +71,7 @@ class SinkSettings:
     batch_max_wait_ms: int
     http: ListenAddress | None = None  # CDCSYNC_SINK_HTTP: /metrics, /livez, /readyz
     ready_max_lag_s: float = 120.0  # CDCSYNC_SINK_READY_MAX_LAG_S: /readyz fails above this lag
+    schema_registry: SchemaRegistrySettings | None = None  # for Avro change events; None: JSON only
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SinkSettings:
@@ -59,6 +107,7 @@ class SinkSettings:
             batch_max_wait_ms=positive_int_setting(env, "CDCSYNC_SINK_BATCH_WAIT_MS", 200),
             http=_listen_address(env, "CDCSYNC_SINK_HTTP"),
             ready_max_lag_s=positive_int_setting(env, "CDCSYNC_SINK_READY_MAX_LAG_S", 120),
+            schema_registry=SchemaRegistrySettings.from_env(env),
         )
 
 

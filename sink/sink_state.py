@@ -19,7 +19,7 @@ STATE_FILE_ENV = "CDCSYNC_SINK_STATE_FILE"
 
 @dataclass(frozen=True)
 class LostDependency:
-    dependency: str  # "calendar database" or "kafka"
+    dependency: str  # "calendar database", "kafka" or "schema registry"
     since: str  # ISO 8601, UTC
     error: str  # the first line of the last error
 

@@ -17,7 +17,7 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from cdcsync.sink.calendar_writer import BatchResult
 from cdcsync.sink.change_batch import ChangeBatch
-from cdcsync.sink.errors import CalendarDatabaseUnavailable, KafkaUnavailable
+from cdcsync.sink.errors import CalendarDatabaseUnavailable, KafkaUnavailable, SchemaRegistryUnavailable
 from cdcsync.sink.health import Verdict, liveness, readiness
 from cdcsync.sink.heartbeats import HeartbeatReader
 from cdcsync.sink.http_address import ListenAddress
@@ -28,7 +28,11 @@ from cdcsync.sink.reconnect import Outages
 
 logger = logging.getLogger(__name__)
 
-_DEPENDENCIES = (CalendarDatabaseUnavailable.dependency, KafkaUnavailable.dependency)
+_DEPENDENCIES = (
+    CalendarDatabaseUnavailable.dependency,
+    KafkaUnavailable.dependency,
+    SchemaRegistryUnavailable.dependency,
+)
 _NO_TIMESTAMP = 0  # confluent_kafka.TIMESTAMP_NOT_AVAILABLE
 
 

@@ -145,7 +145,7 @@ def test_schema_wrapped_message_with_precise_decimal() -> None:
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
-        (b"{not json", "not valid JSON"),
+        (b"{not json", "neither Confluent-framed Avro .* nor valid JSON"),
         (b"[1, 2]", "expected an object"),
         (json.dumps({"op": "c", "after": {}}).encode(), "no 'source' block"),
         (envelope("x", ASSIGNMENT_ROW), "unknown envelope op"),
