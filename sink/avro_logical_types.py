@@ -77,7 +77,8 @@ def convert_rows(record: Mapping[str, Any], converters: RowConverters) -> dict[s
 
 
 def _named_records(schema: Any, namespace: str | None) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """Every named record in ``schema`` by its full name (a later use may name it instead of repeating it)."""
+    """Every named record in ``schema``, by its full name and by its short name: a later use names it
+    instead of repeating it (Avro writes the short name within the same namespace: ``after`` is ``"Value"``)."""
     if isinstance(schema, list):
         for branch in schema:
             yield from _named_records(branch, namespace)
@@ -85,7 +86,9 @@ def _named_records(schema: Any, namespace: str | None) -> Iterator[tuple[str, Ma
         namespace = schema.get("namespace", namespace)
         if schema.get("type") == "record" and isinstance(schema.get("name"), str):
             name = schema["name"]
-            yield (name if "." in name or not namespace else f"{namespace}.{name}"), schema
+            yield name, schema
+            if namespace and "." not in name:
+                yield f"{namespace}.{name}", schema
             for field in schema.get("fields", ()):
                 yield from _named_records(field.get("type"), namespace)
         elif schema.get("type") in ("array", "map"):
