@@ -12,7 +12,8 @@ code  meaning                                                                   
 0     ok
 1     verify found a difference, the source preflight found errors, or an         ``VerifyMismatch``,
       unexpected error (one line; the traceback with ``-v``)                      ``PreflightFailed``
-2     bad configuration: a setting, a connector file, a context, a URL            ``ConfigError``
+2     bad configuration: a setting, a connector file, a context, a URL;           ``ConfigError``,
+      sink: an Avro message and no SCHEMA_REGISTRY_URL                            ``SchemaRegistryNotConfigured``
 3     the local stack failed                                                      ``StackError``
 4     Kafka Connect refused a request (any other HTTP error, with its message)    ``ConnectError``
 5     Kafka Connect not reachable: connection refused, unknown host, TLS failed   ``ConnectUnreachable``
@@ -30,6 +31,9 @@ code  meaning                                                                   
 21    sink: its schema cannot be migrated (privileges, conflicting objects)       ``CalendarSchemaNotMigratable``
 22    sink: Kafka rejected its credentials or denies it a topic or the group      ``KafkaAccessDenied``
 23    sink: Kafka refused a dead letter for good (offsets not advanced)           ``DeadLetterWriteFailed``
+24    sink: an Avro message names a schema id the registry does not know          ``UnknownSchemaId``
+      (offsets not advanced)
+25    sink: the schema registry refused its credentials (401) or access (403)     ``SchemaRegistryAccessDenied``
 130   interrupted (Ctrl-C) or a confirmation declined
 ====  ==========================================================================  ================================
 """

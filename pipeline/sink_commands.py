@@ -57,9 +57,11 @@ def run(
     """Consume the change topics and keep the calendar equal to the rules, until SIGTERM or SIGINT.
 
     Kafka and the calendar database must be given (options or variables), or the local
-    stack's used with `cdcsync --local sink run`: a missing one exits 2 at once. Outages of
-    Kafka or the calendar database are waited out (reconnecting with backoff); only what
-    retrying cannot fix ends it, with the exit codes 2 and 20-23 (see the README).
+    stack's used with `cdcsync --local sink run`: a missing one exits 2 at once. Avro change
+    events are read through SCHEMA_REGISTRY_URL (with SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO if
+    it needs credentials). Outages of Kafka, the calendar database or the schema registry are
+    waited out (reconnecting with backoff); only what retrying cannot fix ends it, with the
+    exit codes 2 and 20-25 (see the README).
     """
     del bootstrap_servers, db_url  # read through command_targets, which knows where each came from
     targets = command_targets(
