@@ -78,8 +78,8 @@ class AvroChanges:
             self._converters[schema_id] = converters
         return convert_rows(self._record(raw, schema_id, what), converters)
 
-    def key_document(self, raw: bytes, what: str) -> dict[str, Any]:
-        """A key (``__debezium.oldkey``) in ``raw`` (framed): its columns are plain Avro values."""
+    def record(self, raw: bytes, what: str) -> dict[str, Any]:
+        """A record of plain Avro values in ``raw`` (framed): a key (``__debezium.oldkey``), a heartbeat."""
         schema_id = schema_id_of(raw)
         self._lookup(schema_id)
         return self._record(raw, schema_id, what)

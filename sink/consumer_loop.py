@@ -94,9 +94,13 @@ class SinkDaemon:
 
     def run(self, stop: threading.Event, max_batches: int | None = None) -> SinkRunStats:
         outages = Outages(self._state_file)
-        telemetry = self._telemetry(outages)
+        registry = self._settings.schema_registry
+        avro = AvroChanges(registry) if registry is not None else None
+        telemetry = self._telemetry(outages, avro)
         reconnect = Reconnector(self._policy, outages, stop)
-        session = _Session(self._settings, self._routing, self._offsets, outages, reconnect, telemetry=telemetry)
+        session = _Session(
+            self._settings, self._routing, self._offsets, outages, reconnect, telemetry=telemetry, avro=avro
+        )
         stats = SinkRunStats()
         consumer: Consumer | None = None
         try:
@@ -124,12 +128,14 @@ class SinkDaemon:
                 consumer.close()
             session.close()
             telemetry.close()
+            if avro is not None:
+                avro.close()
         outages.stopped()
         return stats
 
-    def _telemetry(self, outages: Outages) -> SinkTelemetry:
+    def _telemetry(self, outages: Outages, avro: AvroChanges | None) -> SinkTelemetry:
         sources = {source_of_topic(topic) for topic in self._routing}
-        heartbeats = HeartbeatReader(heartbeat_consumer_config(self._settings), sources)
+        heartbeats = HeartbeatReader(heartbeat_consumer_config(self._settings), sources, avro)
         return SinkTelemetry(outages, heartbeats, self._settings.http, self._settings.ready_max_lag_s)
 
 
@@ -152,6 +158,7 @@ class _Session:
         reconnect: Reconnector,
         *,
         telemetry: SinkTelemetry,
+        avro: AvroChanges | None,
     ) -> None:
         self._settings = settings
         self._telemetry = telemetry
@@ -165,7 +172,7 @@ class _Session:
             admin_config(settings),
             retention_ms=settings.dead_letter_retention_ms,
         )
-        self._avro = AvroChanges(settings.schema_registry) if settings.schema_registry is not None else None
+        self._avro = avro
         self._client_errors: list[KafkaError] = []
         self._reposition = False
         self._last_probe = 0.0
@@ -182,8 +189,6 @@ class _Session:
         return consumer
 
     def close(self) -> None:
-        if self._avro is not None:
-            self._avro.close()
         self._dead_letters.close()
         self._calendar.close()
 

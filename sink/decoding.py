@@ -78,7 +78,7 @@ def _document(
         raise SchemaRegistryNotConfigured(
             f"{what} is Avro (schema id {schema_id_of(raw)}) and SCHEMA_REGISTRY_URL is not set"
         )
-    return avro.envelope(raw, what) if envelope else avro.key_document(raw, what)
+    return avro.envelope(raw, what) if envelope else avro.record(raw, what)
 
 
 def _previous_key(table: SourceTable, headers: Headers, avro: AvroChanges | None, placeholder: str) -> Key | None:

@@ -24,6 +24,9 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
+from cdcsync.sink.avro_changes import MAGIC_BYTE, AvroChanges
+from cdcsync.sink.errors import DependencyUnavailable, InvalidMessage, SinkCannotContinue
+
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_TOPIC_PREFIX = "__debezium-heartbeat."
@@ -50,13 +53,21 @@ class Heartbeat:
     written_at: float  # epoch seconds, the record's Kafka timestamp (when Connect produced it)
 
 
-def decode_heartbeat(topic: str, value: bytes | None, written_at: float) -> Heartbeat | None:
-    """A heartbeat record's value (JSON, with or without a schema envelope); None if it is not one."""
+def decode_heartbeat(
+    topic: str, value: bytes | None, written_at: float, avro: AvroChanges | None = None
+) -> Heartbeat | None:
+    """A heartbeat record's value (JSON, with or without a schema envelope, or Confluent-framed Avro read
+    through ``avro``); None if it is not one or cannot be read now (heartbeats are informational)."""
     if not topic.startswith(HEARTBEAT_TOPIC_PREFIX) or value is None:
         return None
     try:
-        document: Any = json.loads(value)
-    except ValueError:
+        document: Any = (
+            avro.record(value, f"heartbeat on {topic}")
+            if avro is not None and value[:1] == bytes([MAGIC_BYTE])
+            else json.loads(value)
+        )
+    except (ValueError, InvalidMessage, DependencyUnavailable, SinkCannotContinue) as exc:
+        logger.debug("heartbeat on %s not read: %s", topic, exc)
         return None
     if isinstance(document, dict) and isinstance(document.get("payload"), dict):
         document = document["payload"]
@@ -73,8 +84,9 @@ class HeartbeatReader:
     consumer loop calls it once per turn, and heartbeats are informational.
     """
 
-    def __init__(self, config: dict[str, Any], sources: Iterable[str]) -> None:
+    def __init__(self, config: dict[str, Any], sources: Iterable[str], avro: AvroChanges | None = None) -> None:
         self._config = config
+        self._avro = avro
         self._topics = sorted({heartbeat_topic(source) for source in sources})
         self._consumer: Consumer | None = None
         self._assigned: set[str] = set()
@@ -91,7 +103,7 @@ class HeartbeatReader:
             return []
         beats = []
         for message in self._consumer.consume(500, 0):
-            beat = _heartbeat_of(message)
+            beat = _heartbeat_of(message, self._avro)
             if beat is not None:
                 beats.append(beat)
         return beats
@@ -123,7 +135,7 @@ class HeartbeatReader:
             logger.info("reading heartbeats of %s", ", ".join(found))
 
 
-def _heartbeat_of(message: Message) -> Heartbeat | None:
+def _heartbeat_of(message: Message, avro: AvroChanges | None) -> Heartbeat | None:
     if message.error() is not None:
         logger.debug("heartbeat consumer: %s", message.error())
         return None
@@ -132,4 +144,4 @@ def _heartbeat_of(message: Message) -> Heartbeat | None:
     if topic is None or not isinstance(value, bytes | None):
         return None
     kind, ms = message.timestamp()
-    return decode_heartbeat(topic, value, ms / 1000 if kind != _NO_TIMESTAMP else time.time())
+    return decode_heartbeat(topic, value, ms / 1000 if kind != _NO_TIMESTAMP else time.time(), avro)

@@ -173,6 +173,17 @@ def key_schema(topic: str, key_columns: Sequence[str] = ("id",)) -> dict[str, An
     }
 
 
+def heartbeat_schema() -> dict[str, Any]:
+    """The value of Debezium's heartbeat records (``__debezium-heartbeat.<prefix>``)."""
+    return {
+        "type": "record",
+        "name": "Heartbeat",
+        "namespace": "io.debezium.connector.common",
+        "fields": [{"name": "ts_ms", "type": "long"}],
+        "connect.name": "io.debezium.connector.common.Heartbeat",
+    }
+
+
 def source_block(lsn: int | None = 1000, sequence: str | None = '["900","1000"]', **extra: Any) -> dict[str, Any]:
     return {
         "version": "3.0.8.Final",

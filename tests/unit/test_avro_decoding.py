@@ -25,6 +25,7 @@ from cdcsync.sink.errors import (
     SchemaRegistryUnavailable,
     UnknownSchemaId,
 )
+from cdcsync.sink.heartbeats import Heartbeat, decode_heartbeat
 from cdcsync.sink.settings import SchemaRegistrySettings
 from cdcsync.sink.source_tables import ASSIGNMENTS, Column, ColumnType, SourceTable
 from tests.support import avro_envelopes as av
@@ -289,3 +290,14 @@ def test_a_registry_that_does_not_listen_is_an_outage() -> None:
     avro = AvroChanges(SchemaRegistrySettings(url=f"http://127.0.0.1:{closed_port}"))
     with pytest.raises(SchemaRegistryUnavailable, match="ConnectError"):
         decoded(av.framed(1, SCHEMA, av.change("c", ROW)), avro)
+
+
+def test_an_avro_heartbeat_is_read_and_an_unreadable_one_skipped(registry: StandInRegistry) -> None:
+    avro = avro_for(registry)
+    schema = av.heartbeat_schema()
+    schema_id = registry.register(schema)
+    topic = "__debezium-heartbeat.assignment"
+    beat = decode_heartbeat(topic, av.framed(schema_id, schema, {"ts_ms": 1_772_000_000_123}), 1.0, avro)
+    assert beat == Heartbeat("assignment", 1_772_000_000.123, 1.0)
+    assert decode_heartbeat(topic, av.framed(schema_id + 1, schema, {"ts_ms": 1}), 1.0, avro) is None
+    assert decode_heartbeat(topic, av.framed(schema_id, schema, {"ts_ms": 1}), 1.0, None) is None
