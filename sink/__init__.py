@@ -2,7 +2,9 @@
 
 Reading order for a newcomer:
 - ``source_tables``: the five source tables the calendar rules read, and their topics.
-- ``decoding``: Kafka message bytes -> ``ChangeEvent`` (pure).
+- ``decoding``: Kafka message bytes -> ``ChangeEvent``, each message in its format: ``json_changes``
+  (pure) or ``avro_changes`` (Confluent-framed, schemas from the registry; ``avro_logical_types``
+  makes Connect's and Debezium's types exact), then ``change_envelope`` (pure), shared by both.
 - ``change_batch``: a consumed batch collapsed to the last change per key (pure).
 - ``source_replica``: the sink's own copy of the source rows, with a per-row position guard.
 - ``calendar_projection``: the spec's rules, and which calendar rows a batch can affect.
