@@ -50,7 +50,7 @@ def test_malformed_message_is_dead_lettered_and_the_pipeline_continues(sink: Sin
         lambda: next((x for x in _dead_letters(sink.targets.kafka_bootstrap_servers) if x["value"] == marker), None),
     )
     assert letter["cdcsync.error.class"] == b"InvalidMessage"
-    assert b"not valid JSON" in (letter["cdcsync.error.message"] or b"")
+    assert b"neither Confluent-framed Avro (magic byte 0) nor valid JSON" in (letter["cdcsync.error.message"] or b"")
     assert letter["cdcsync.original.topic"] == b"course.public.lectures"
     assert letter["cdcsync.original.partition"] == b"0"
     assert int(letter["cdcsync.original.offset"] or b"-1") >= 0
