@@ -69,7 +69,10 @@ class RegistryArtifacts:
         return self.settings.home / "logs" / "maven-registry.log"
 
     def stamp(self) -> str:
-        return hashlib.sha256(self.pom.read_bytes()).hexdigest()
+        """A hash of registry.pom and of pom.xml, its parent, which pins ``version.apicurio``."""
+        digest = hashlib.sha256(self.pom.read_bytes())
+        digest.update(b"\0" + (self.compose_dir / "pom.xml").read_bytes())
+        return digest.hexdigest()
 
     def is_current(self) -> bool:
         try:
