@@ -103,6 +103,7 @@ def _why_not_running(state: ConnectorState) -> str:
 def bring_up(settings: StackSettings, step: Step, demo_data: bool = True, catch_up_timeout: float = 300.0) -> None:
     """Idempotent: parts already running are left as they are."""
     settings.record_change_format()
+    had_registry = settings.registry_data_dir.is_dir()
     stack = LocalStack(settings)
     stack.up(timeout=180.0, on_ready=lambda status, seconds: step(f"{status.name}: {status.detail}", seconds))
     targets = Targets.local_stack(settings)
@@ -125,6 +126,8 @@ def bring_up(settings: StackSettings, step: Step, demo_data: bool = True, catch_
 
     started = time.monotonic()
     sink = BackgroundSink(settings.home)
+    if settings.registry_wanted and not had_registry and sink.stop():
+        step("sink: stopped, to start again with SCHEMA_REGISTRY_URL (the topics get Avro now)", 0.0)
     started_now = sink.start(env={**targets.sink_process_env(), "CDCSYNC_SINK_HTTP": str(settings.sink_http)})
     step(
         f"sink: {'started' if started_now else 'already running'} (log: {sink.log_file};"

@@ -107,9 +107,16 @@ class StackSettings:
         return f"http://{self.host}:{self.connect_port}"
 
     @property
+    def registry_data_dir(self) -> Path:
+        """The registry's H2 database files: schemas and ids outlive the process (and ``stack down``)."""
+        return self.home / "registry" / "data"
+
+    @property
     def registry_wanted(self) -> bool:
-        """Whether the stack runs the schema registry: only for the Avro change format."""
-        return self.change_format == "avro"
+        """Whether the stack runs the schema registry: for the Avro change format, and on a stack that
+        ever ran it (its data exists), since its topics hold records framed with its ids, whatever
+        the format connectors write now."""
+        return self.change_format == ChangeFormat.AVRO or self.registry_data_dir.is_dir()
 
     @property
     def registry_url(self) -> str:

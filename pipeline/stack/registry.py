@@ -9,8 +9,9 @@ so only a stack that wants the registry ever downloads it.
 It runs on Java 17 with its H2 database in files under ``<home>/registry/data``
 (the distribution's default is in memory): schemas and their ids survive a
 restart, as they must, since the topics keep records framed with those ids.
-``stack down`` keeps the files; removing the home removes them. Its config is ``<home>/registry/config/application.properties``,
-which Quarkus reads from the working directory; it logs to ``<home>/logs/registry.log``.
+``stack down`` keeps the files; removing the home removes them. Its config is
+``<home>/registry/config/application.properties``, which Quarkus reads from the
+working directory; it logs to ``<home>/logs/registry.log``.
 """
 
 from __future__ import annotations
@@ -99,17 +100,13 @@ class RegistryArtifacts:
         return True
 
 
-def registry_data_dir(settings: StackSettings) -> Path:
-    return settings.home / "registry" / "data"
-
-
 def registry_properties(settings: StackSettings) -> dict[str, str | int | bool]:
     """``application.properties`` of the registry: loopback only, on the stack's registry port, its
     H2 database in files under ``<home>/registry/data`` (the distribution's default is in memory)."""
     return {
         "quarkus.http.host": settings.host,
         "quarkus.http.port": settings.registry_port,
-        "quarkus.datasource.jdbc.url": f"jdbc:h2:file:{registry_data_dir(settings) / DATABASE_NAME}",
+        "quarkus.datasource.jdbc.url": f"jdbc:h2:file:{settings.registry_data_dir / DATABASE_NAME}",
     }
 
 
@@ -169,7 +166,7 @@ class LocalRegistry(JvmPart):
 
     def _write_config(self) -> None:
         self.config_file.parent.mkdir(parents=True, exist_ok=True)
-        registry_data_dir(self._settings).mkdir(parents=True, exist_ok=True)
+        self._settings.registry_data_dir.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(render_properties(self._properties()), encoding="utf-8")
 
     def _base(self) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import psutil
@@ -79,7 +79,7 @@ def test_registry_stores_and_serves_an_avro_schema(registry: tuple[StackSettings
     assert not part.status().running
 
 
-def _register(url: str, subject: str, schema: dict[str, object]) -> int:
+def _register(url: str, subject: str, schema: Mapping[str, object]) -> int:
     body = {"schemaType": "AVRO", "schema": json.dumps(schema)}
     posted = requests.post(f"{url}/subjects/{subject}/versions", json=body, headers={"Content-Type": JSON_TYPE})
     assert posted.status_code == 200, posted.text
@@ -102,6 +102,7 @@ def test_schemas_and_their_ids_survive_a_restart(registry: tuple[StackSettings, 
     assert json.loads(by_id.json()["schema"]) == SCHEMA
     assert subject in requests.get(f"{url}/subjects", timeout=10).json()
     # A new schema after the restart gets a new id: an in-memory registry would hand out `first` again.
-    widened = {**SCHEMA, "fields": [*SCHEMA["fields"], {"name": "room", "type": ["null", "string"], "default": None}]}
+    room = {"name": "room", "type": ["null", "string"], "default": None}
+    widened = {**SCHEMA, "fields": [*SCHEMA["fields"], room]}
     assert _register(url, f"cdcsync-test-{uuid.uuid4().hex[:8]}-value", widened) != first
     assert _register(url, subject, SCHEMA) == first

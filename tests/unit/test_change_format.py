@@ -46,9 +46,10 @@ def test_avro_swaps_the_converters_and_keeps_the_connector_identity(spec: Connec
     assert format_of(avro.config) is ChangeFormat.AVRO
     # Every other setting is the definition's.
     changed = {k for k in set(spec.config) | set(avro.config) if spec.config.get(k) != avro.config.get(k)}
-    assert all(k.startswith(("key.converter", "value.converter")) or k.endswith("adjustment.mode") for k in changed - {
-        "decimal.handling.mode"
-    })
+    assert all(
+        k.startswith(("key.converter", "value.converter")) or k.endswith("adjustment.mode")
+        for k in changed - {"decimal.handling.mode"}
+    )
 
 
 def test_the_overlay_is_idempotent_and_leaves_the_definition_alone() -> None:

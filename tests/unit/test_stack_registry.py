@@ -89,10 +89,13 @@ def test_registry_command_line_runs_the_runner_jar_on_a_modest_heap(tmp_path: Pa
 
 
 def test_the_registry_pom_is_not_part_of_the_stack_build() -> None:
-    """The 142 MB tarball is resolved only through registry.pom, never by the stack's pom.xml."""
-    assert "apicurio" not in (REPO / "compose" / "pom.xml").read_text(encoding="utf-8")
+    """The 142 MB tarball is resolved only through registry.pom, never by the stack's poms (which
+    pin its version, shared with the converter plugin)."""
+    for pom in (REPO / "compose").rglob("pom.xml"):
+        assert "apicurio-registry-app" not in pom.read_text(encoding="utf-8"), pom
+    assert "<version.apicurio>2.6.13.Final</version.apicurio>" in (REPO / "compose" / "pom.xml").read_text()
     registry_pom = (REPO / "compose" / "registry.pom").read_text(encoding="utf-8")
-    assert "<version.apicurio>2.6.13.Final</version.apicurio>" in registry_pom
+    assert "<artifactId>apicurio-registry-app</artifactId>" in registry_pom
     assert "<classifier>all</classifier>" in registry_pom
 
 
@@ -103,6 +106,7 @@ def test_artifacts_are_current_only_with_stamp_and_jar(tmp_path: Path, monkeypat
     compose = tmp_path / "compose"
     compose.mkdir()
     (compose / "registry.pom").write_text("<project/>")
+    (compose / "pom.xml").write_text("<project><version.apicurio>2.6.13.Final</version.apicurio></project>")
     artifacts = RegistryArtifacts(_settings(tmp_path / "home"), compose_dir=compose)
     assert not artifacts.is_current()
     (artifacts.root / "lib").mkdir(parents=True)
@@ -112,6 +116,10 @@ def test_artifacts_are_current_only_with_stamp_and_jar(tmp_path: Path, monkeypat
     monkeypatch.setattr(registry_module, "find_maven", no_maven)
     assert artifacts.ensure() is False
     (compose / "registry.pom").write_text("<project><!-- bumped --></project>")
+    assert not artifacts.is_current()
+    artifacts.stamp_file.write_text(artifacts.stamp())
+    assert artifacts.is_current()
+    (compose / "pom.xml").write_text("<project><version.apicurio>2.6.14.Final</version.apicurio></project>")
     assert not artifacts.is_current()
 
 
