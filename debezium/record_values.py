@@ -23,6 +23,8 @@ from cdcsync.errors import CdcsyncError, ConfigError
 MAGIC_BYTE = 0
 FRAME_HEADER_BYTES = 5  # magic byte + 4-byte schema id
 SCHEMA_REGISTRY_URL_ENV = "SCHEMA_REGISTRY_URL"
+# The client's own retries, with exponential backoff from 1 s: about 30 s of a registry restart is waited out.
+REGISTRY_RETRIES = 5
 
 
 class UndecodableRecord(CdcsyncError):
@@ -48,8 +50,9 @@ class RecordDecoder:
     by the client.
     """
 
-    def __init__(self, registry_url: str | None = None) -> None:
+    def __init__(self, registry_url: str | None = None, *, retries: int = REGISTRY_RETRIES) -> None:
         self._registry_url = registry_url
+        self._retries = retries
         self._avro: AvroDeserializer | None = None
 
     def document(self, topic: str, value: bytes | None) -> Any:
@@ -75,11 +78,19 @@ class RecordDecoder:
                     f"not set, and {topic} holds Avro (schema id {frame_schema_id(value)})",
                     "export SCHEMA_REGISTRY_URL=http://HOST:PORT/apis/ccompat/v7 (cdcsync stack env prints it)",
                 )
-            self._avro = AvroDeserializer(SchemaRegistryClient({"url": self._registry_url}))
+            client = SchemaRegistryClient({"url": self._registry_url, "max.retries": self._retries})
+            self._avro = AvroDeserializer(client)
         try:
             return self._avro(value, SerializationContext(topic, MessageField.VALUE))
         except (SchemaRegistryError, SerializationError) as exc:
             raise UndecodableRecord(
                 f"{topic}: cannot decode an Avro record with schema id {frame_schema_id(value)} "
                 f"through {self._registry_url}: {exc}"
+            ) from exc
+        except Exception as exc:
+            # The registry client's HTTP errors (unreachable, timed out) come from its private HTTP layer,
+            # after its own retries (max.retries): an outage of the registry, named by its type.
+            raise UndecodableRecord(
+                f"{topic}: the registry {self._registry_url} did not answer for schema id "
+                f"{frame_schema_id(value)} ({type(exc).__name__}: {exc})"
             ) from exc

@@ -14,7 +14,7 @@ from cdcsync.debezium.change_format import (
     with_formats,
 )
 from cdcsync.debezium.connector_spec import ConnectorSpec, is_env_placeholder, load_connector_specs
-from cdcsync.debezium.record_values import RecordDecoder, frame_schema_id, is_avro_framed
+from cdcsync.debezium.record_values import RecordDecoder, UndecodableRecord, frame_schema_id, is_avro_framed
 from cdcsync.errors import ConfigError
 
 SPECS = load_connector_specs()
@@ -89,3 +89,9 @@ def test_confluent_frames_are_told_from_json_by_their_first_byte() -> None:
 def test_an_avro_record_without_a_registry_names_the_variable_and_the_fix() -> None:
     with pytest.raises(ConfigError, match=r"SCHEMA_REGISTRY_URL.*schema id 7.*cdcsync stack env"):
         RecordDecoder().document("course.public.courses", b"\x00\x00\x00\x00\x07\x02")
+
+
+def test_an_unreachable_registry_is_an_outage_naming_it() -> None:
+    decoder = RecordDecoder("http://127.0.0.1:9/apis/ccompat/v7", retries=0)  # discard port: nothing listens
+    with pytest.raises(UndecodableRecord, match=r"registry http://127\.0\.0\.1:9/apis/ccompat/v7 did not answer"):
+        decoder.document("course.public.courses", b"\x00\x00\x00\x00\x07\x02")
