@@ -50,7 +50,7 @@ def registry(test_stack: _TestStack, tmp_path: Path) -> Iterator[StackSettings]:
 
 
 def _records(targets: Targets, topic: str) -> list[Message]:
-    """Every record of ``topic`` up to its end now."""
+    """Every record of ``topic`` up to its end now; none before the topic exists."""
     consumer = Consumer(
         {
             "bootstrap.servers": targets.kafka_bootstrap_servers,
@@ -59,6 +59,8 @@ def _records(targets: Targets, topic: str) -> list[Message]:
         }
     )
     try:
+        if topic not in consumer.list_topics(timeout=10).topics:
+            return []
         end = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1]
         consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
         found: list[Message] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import socket
 from pathlib import Path
@@ -71,6 +72,8 @@ def test_registry_config_binds_loopback_on_its_port(tmp_path: Path) -> None:
     props = registry_properties(_settings(tmp_path))
     assert props["quarkus.http.host"] == "127.0.0.1"
     assert props["quarkus.http.port"] == 25005
+    # Schemas and ids outlive the process: H2 in files under the home, not the distribution's in-memory default.
+    assert props["quarkus.datasource.jdbc.url"] == f"jdbc:h2:file:{tmp_path}/registry/data/registry_db"
     part = LocalRegistry(_settings(tmp_path))
     # Quarkus reads config/application.properties from its working directory, the part's directory.
     assert part.config_file == tmp_path / "registry" / "config" / "application.properties"
@@ -191,3 +194,15 @@ def test_registry_refuses_a_port_someone_else_holds(tmp_path: Path) -> None:
         settings = StackSettings.from_env({"CDCSYNC_HOME": str(tmp_path), "CDCSYNC_REGISTRY_PORT": str(port)})
         with pytest.raises(StackError, match=rf"^registry: port {port} in use .*registry\.log"):
             LocalRegistry(settings).start(timeout=1)
+
+
+def test_the_stack_remembers_its_format_and_keeps_a_registry_it_ran(tmp_path: Path) -> None:
+    env = {"CDCSYNC_HOME": str(tmp_path)}
+    assert StackSettings.from_env(env).change_format == "json"
+    dataclasses.replace(StackSettings.from_env(env), change_format="avro").record_change_format()
+    assert StackSettings.from_env(env).change_format == "avro"  # a later `up` without --format keeps it
+    json_again = StackSettings.from_env({**env, "CDCSYNC_CHANGE_FORMAT": "json"})
+    assert json_again.change_format == "json"
+    assert not json_again.registry_wanted  # the registry never ran here
+    json_again.registry_data_dir.mkdir(parents=True)
+    assert json_again.registry_wanted  # its topics may hold records framed with the registry's ids
