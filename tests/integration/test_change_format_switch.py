@@ -91,11 +91,23 @@ def _probe(seen: Callable[[int, str], bool | None], course_id: int, change_forma
     return lambda: seen(course_id, change_format)
 
 
+def _heartbeat_probe(targets: Targets, topic: str, change_format: ChangeFormat) -> Callable[[], bool | None]:
+    def newest_in_format() -> bool | None:
+        values = [m.value() for m in _records(targets, topic) if m.value()]
+        if not values:
+            return None
+        avro = is_avro_framed(values[-1] or b"")
+        return True if avro == (change_format is ChangeFormat.AVRO) else None
+
+    return newest_in_format
+
+
 def test_switching_formats_reconfigures_in_place(
     pipeline: Targets, own_connectors: OwnConnectors, registry: StackSettings
 ) -> None:
     own = own_connectors.make("course", notification_topic=f"cdcsync_own_{uuid.uuid4().hex[:10]}.notifications")
     topic = own.topic("courses")
+    heartbeats = f"__debezium-heartbeat.{own.spec.topic_prefix}"
     registry_url = registry.registry_url
 
     def insert(course_id: int) -> None:
@@ -117,6 +129,8 @@ def test_switching_formats_reconfigures_in_place(
             before = client.get_offsets(own.name)
             assert apply_connector(client, with_format(own.spec, change_format)) is ApplyOutcome.UPDATED
             wait_for_state(client, [own.name], "RUNNING", timeout=120)
+            # The old task may still write a while: once a heartbeat is in the new format, everything after is.
+            until(f"a heartbeat in {change_format}", _heartbeat_probe(pipeline, heartbeats, change_format), 90)
             insert(course_id)
             until(f"course {course_id} in {change_format}", _probe(seen, course_id, change_format.value))
             after = client.get_offsets(own.name)
