@@ -33,8 +33,10 @@ $(TOXIPROXY_STAMP):
 toxiproxy: $(TOXIPROXY_STAMP)
 
 # The pipeline end to end on the local stack; the stack is left running (`make down` stops it).
+# FORMAT=avro: connectors write Avro through the schema registry (started with the stack).
+# Without it, the stack's own choice (CDCSYNC_CHANGE_FORMAT, else the last `up --format`, else json).
 demo: venv
-	$(BIN)/cdcsync demo
+	$(BIN)/cdcsync demo $(if $(FORMAT),--format $(FORMAT))
 
 down: venv
 	$(BIN)/cdcsync down

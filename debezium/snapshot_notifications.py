@@ -16,7 +16,6 @@ snapshot at a time per connector (resync does) and wait for each.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from cdcsync.debezium.connector_spec import ConnectorSpec
+from cdcsync.debezium.record_values import RecordDecoder
 from cdcsync.errors import CdcsyncError
 
 NOTIFICATION_TOPIC_KEY = "notification.sink.topic.name"
@@ -59,21 +59,23 @@ class SnapshotNotification:
         return int(raw) if raw is not None and raw.isdigit() else None
 
 
-def parse_notification(value: bytes | None) -> SnapshotNotification | None:
-    """A notification record's JSON value -> the notification, or None if not an incremental snapshot's. Pure."""
-    notification = parse_any_notification(value)
+def parse_notification(
+    value: bytes | None, decoder: RecordDecoder | None = None, topic: str = ""
+) -> SnapshotNotification | None:
+    """A notification record's value -> the notification, or None if not an incremental snapshot's.
+
+    JSON values decode without ``decoder`` (pure); Avro-framed ones need a decoder with a registry.
+    """
+    notification = parse_any_notification(value, decoder, topic)
     return notification if notification is not None and notification.aggregate == INCREMENTAL_SNAPSHOT else None
 
 
-def parse_any_notification(value: bytes | None) -> SnapshotNotification | None:
-    """A notification record's JSON value (with or without the schema wrapper) -> an incremental or the
-    initial snapshot's notification, or None. Pure."""
-    if not value:
-        return None
-    try:
-        document = json.loads(value)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
+def parse_any_notification(
+    value: bytes | None, decoder: RecordDecoder | None = None, topic: str = ""
+) -> SnapshotNotification | None:
+    """A notification record's value (JSON with or without the schema wrapper, or Confluent-framed Avro)
+    -> an incremental or the initial snapshot's notification, or None."""
+    document = (decoder or RecordDecoder()).document(topic, value)
     if isinstance(document, dict) and "payload" in document and "schema" in document:
         document = document["payload"]
     if not isinstance(document, dict) or document.get("aggregate_type") not in (INCREMENTAL_SNAPSHOT, INITIAL_SNAPSHOT):
@@ -114,11 +116,13 @@ def wait_for_snapshot(
     *,
     timeout: float,
     on_progress: Callable[[SnapshotNotification], None] | None = None,
+    registry_url: str | None = None,
 ) -> SnapshotNotification:
     """Block until the snapshot ``signal_id`` of ``table`` is done; the notification that said so.
 
     Reads the notification topic from its start (it is small and compacted per
-    signal id), so calling it after the signal was sent misses nothing.
+    signal id), so calling it after the signal was sent misses nothing. ``registry_url``
+    (the Confluent-compatible API) decodes notifications an Avro connector wrote.
     """
     topic = spec.config.get(NOTIFICATION_TOPIC_KEY)
     if not topic:
@@ -133,6 +137,7 @@ def wait_for_snapshot(
         }
     )
     deadline = time.monotonic() + timeout
+    decoder = RecordDecoder(registry_url)
     try:
         # The topic appears with the connector's first notification; until then, retry the assignment.
         consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
@@ -143,7 +148,7 @@ def wait_for_snapshot(
                     if error.code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
                         continue
                     raise SnapshotNotFinished(f"reading {topic}: {error}")
-                notification = parse_notification(message.value())
+                notification = parse_notification(message.value(), decoder, topic)
                 if notification is None:
                     continue
                 if notification.id == signal_id and on_progress is not None:

@@ -25,6 +25,7 @@ def ensure_initial_snapshots(
     *,
     timeout: float = 600.0,
     say: Callable[[str], None] = lambda _line: None,
+    registry_url: str | None = None,
 ) -> list[str]:
     """Wait for running initial snapshots, re-snapshot every table an interrupted one missed, and check
     again; the tables re-snapshotted (``SERVICE.schema.table``). Idempotent: nothing to do, nothing done.
@@ -32,13 +33,18 @@ def ensure_initial_snapshots(
     Raises ``InitialSnapshotInterrupted`` if one is still interrupted afterwards, ``ConnectTimeout``
     if one is still running at ``timeout``.
     """
-    states = wait_for_snapshots(client, bootstrap_servers, specs, timeout, on_running=lambda s: say(s.summary()))
+    states = wait_for_snapshots(
+        client, bootstrap_servers, specs, timeout, on_running=lambda s: say(s.summary()), registry_url=registry_url
+    )
     interrupted = [s for s in states.values() if s.interrupted]
     for state in interrupted:
         say(state.summary())
-    done = recover_interrupted(interrupted, specs, signal_url, bootstrap_servers, timeout=timeout, say=say)
+    done = recover_interrupted(
+        interrupted, specs, signal_url, bootstrap_servers, timeout=timeout, say=say, registry_url=registry_url
+    )
     if done:
-        still = [s for s in snapshot_states(client, bootstrap_servers, specs).values() if s.interrupted]
+        states = snapshot_states(client, bootstrap_servers, specs, registry_url=registry_url)
+        still = [s for s in states.values() if s.interrupted]
         if still:
             raise InitialSnapshotInterrupted(still)
     return done
@@ -52,6 +58,7 @@ def recover_interrupted(
     *,
     timeout: float = 600.0,
     say: Callable[[str], None] = lambda _line: None,
+    registry_url: str | None = None,
 ) -> list[str]:
     """Snapshot every table of every interrupted state, one at a time per connector (as Debezium needs),
     each waited for; the tables re-snapshotted as ``SERVICE.schema.table``.
@@ -69,7 +76,9 @@ def recover_interrupted(
         for table in state.tables:
             signal_id = trigger_incremental_snapshot(signal_url(spec), spec, table)
             say(f"{state.connector}: re-snapshotting {service}.{table} (signal {signal_id})")
-            finished = wait_for_snapshot(bootstrap_servers, spec, signal_id, table, timeout=timeout)
+            finished = wait_for_snapshot(
+                bootstrap_servers, spec, signal_id, table, timeout=timeout, registry_url=registry_url
+            )
             rows = "?" if finished.rows_scanned is None else str(finished.rows_scanned)
             say(f"{state.connector}: {service}.{table} re-snapshotted, {rows} rows")
             done.append(f"{service}.{table}")

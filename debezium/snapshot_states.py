@@ -25,6 +25,7 @@ from cdcsync.debezium.initial_snapshot import (
     decide,
     reports_initial_snapshot,
 )
+from cdcsync.debezium.record_values import RecordDecoder
 from cdcsync.debezium.snapshot_notifications import (
     NOTIFICATION_TOPIC_KEY,
     SnapshotNotFinished,
@@ -44,7 +45,12 @@ class InitialSnapshotInterrupted(SnapshotNotFinished):
 
 
 def snapshot_states(
-    client: ConnectClient, bootstrap_servers: str, specs: Sequence[ConnectorSpec], *, timeout: float = 30.0
+    client: ConnectClient,
+    bootstrap_servers: str,
+    specs: Sequence[ConnectorSpec],
+    *,
+    timeout: float = 30.0,
+    registry_url: str | None = None,
 ) -> dict[str, SnapshotState]:
     """Connector name -> the verdict on its initial snapshot (complete, running, interrupted with the tables).
 
@@ -52,14 +58,17 @@ def snapshot_states(
     connector's status and stored offset from Connect. A connector that does not
     exist is judged from its notifications and offsets as any stopped one. Specs
     that are not Debezium PostgreSQL connectors with the ``sink`` notification
-    channel are left out of the result.
+    channel are left out of the result. ``registry_url`` (the Confluent-compatible API)
+    decodes the notifications Avro connectors wrote.
     """
     specs = [spec for spec in specs if reports_initial_snapshot(spec)]
     # Offsets and states first: Connect commits an offset only once its record (a notification
     # among them) is in Kafka, so notifications read afterwards explain every offset read before.
     seen = {spec.name: (_stored_offset(client, spec), _task_running(client, spec.name)) for spec in specs}
     topics = {spec.config.get(NOTIFICATION_TOPIC_KEY, "") for spec in specs} - {""}
-    notifications = {topic: read_notifications(bootstrap_servers, topic, timeout) for topic in sorted(topics)}
+    notifications = {
+        topic: read_notifications(bootstrap_servers, topic, timeout, registry_url) for topic in sorted(topics)
+    }
     states = {}
     for spec in specs:
         offset, running = seen[spec.name]
@@ -77,6 +86,7 @@ def wait_for_snapshots(
     *,
     poll_s: float = 1.0,
     on_running: Callable[[SnapshotState], None] | None = None,
+    registry_url: str | None = None,
 ) -> dict[str, SnapshotState]:
     """Block until no initial snapshot of ``specs`` is running; their states (complete or interrupted).
 
@@ -85,7 +95,7 @@ def wait_for_snapshots(
     deadline = time.monotonic() + timeout
     reported: set[tuple[str, tuple[str, ...]]] = set()
     while True:
-        states = snapshot_states(client, bootstrap_servers, specs)
+        states = snapshot_states(client, bootstrap_servers, specs, registry_url=registry_url)
         running = [s for s in states.values() if s.kind is SnapshotKind.RUNNING]
         if not running:
             return states
@@ -100,7 +110,9 @@ def wait_for_snapshots(
         time.sleep(poll_s)
 
 
-def read_notifications(bootstrap_servers: str, topic: str, timeout: float = 30.0) -> list[SnapshotNotification]:
+def read_notifications(
+    bootstrap_servers: str, topic: str, timeout: float = 30.0, registry_url: str | None = None
+) -> list[SnapshotNotification]:
     """Every snapshot notification in ``topic``, in order, up to its end now; none when the topic does not exist."""
     consumer = Consumer(
         {
@@ -124,8 +136,10 @@ def read_notifications(bootstrap_servers: str, topic: str, timeout: float = 30.0
         # The notification topic has one partition (topic.creation.default.partitions=1); with more, the
         # order between partitions is lost, and this reads them one after another.
         found: list[SnapshotNotification] = []
+        decoder = RecordDecoder(registry_url)
         for partition, end in sorted(ends.items()):
-            found.extend(_read_partition(consumer, topic, partition, end, time.monotonic() + timeout))
+            deadline = time.monotonic() + timeout
+            found.extend(_read_partition(consumer, topic, partition, end, deadline=deadline, decoder=decoder))
         return found
     except KafkaException as exc:
         raise SnapshotNotFinished(f"reading {topic}: {exc}") from exc
@@ -134,7 +148,7 @@ def read_notifications(bootstrap_servers: str, topic: str, timeout: float = 30.0
 
 
 def _read_partition(
-    consumer: Consumer, topic: str, partition: int, end: int, deadline: float
+    consumer: Consumer, topic: str, partition: int, end: int, *, deadline: float, decoder: RecordDecoder
 ) -> list[SnapshotNotification]:
     consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
     found = []
@@ -150,7 +164,7 @@ def _read_partition(
                 raise SnapshotNotFinished(f"reading {topic}[{partition}]: {error}")
             elif offset < end:
                 next_offset = offset + 1
-                notification = parse_any_notification(message.value())
+                notification = parse_any_notification(message.value(), decoder, topic)
                 if notification is not None:
                     found.append(notification)
     return found

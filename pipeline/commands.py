@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from cdcsync.pipeline.cli_options import command_targets, say_target
 from cdcsync.pipeline.demo import run_demo
 from cdcsync.pipeline.errors import VerifyMismatch
 from cdcsync.pipeline.lifecycle import bring_down, bring_up
-from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.settings import CHANGE_FORMATS, StackSettings
 from cdcsync.pipeline.status_report import status_lines
 from cdcsync.pipeline.targets import Targets
 from cdcsync.pipeline.verification.reports import render_report
 from cdcsync.sink.http_address import parse_listen_address
 
 
-def local_stack() -> StackSettings:
-    """The local stack's settings, said as the target (up, down, demo and stack always use it)."""
+def local_stack(change_format: str | None = None) -> StackSettings:
+    """The local stack's settings, said as the target (up, down, demo and stack always use it);
+    ``change_format`` (``--format``) overrides the environment's and the recorded one."""
     settings = StackSettings.from_env()
+    if change_format is not None:
+        settings = dataclasses.replace(settings, change_format=change_format)
     say_target(f"local stack ({settings.home})")
     return settings
 
@@ -26,17 +31,29 @@ def _step(what: str, seconds: float) -> None:
     click.echo(f"  {what}  [{seconds:.1f}s]")
 
 
+format_option = click.option(
+    "--format",
+    "change_format",
+    type=click.Choice(CHANGE_FORMATS),
+    default=None,
+    help="The format connectors write: json, or avro through the schema registry (started with it). "
+    "Default: CDCSYNC_CHANGE_FORMAT, else the format the stack was last brought up in, else json. "
+    "A running stack switches in place: same connectors, slots and offsets.",
+)
+
+
 @click.command()
 @click.option("--demo-data/--no-demo-data", default=True, help="Load the demo data set into empty source databases.")
 @click.option("--catch-up-timeout", type=float, default=300.0, help="Seconds to wait for the calendar to catch up.")
-def up(demo_data: bool, catch_up_timeout: float) -> None:
+@format_option
+def up(demo_data: bool, catch_up_timeout: float, change_format: str | None) -> None:
     """Start the local stack, source schemas, connectors and the background sink; return once caught up.
 
     Ports and the state directory come from CDCSYNC_HOME, CDCSYNC_PG_PORT, CDCSYNC_KAFKA_PORT,
     CDCSYNC_KAFKA_CONTROLLER_PORT and CDCSYNC_CONNECT_PORT; the roles' password from CDCSYNC_STACK_PASSWORD.
     """
-    settings = local_stack()
-    click.echo(f"cdcsync up ({settings.home})")
+    settings = local_stack(change_format)
+    click.echo(f"cdcsync up ({settings.home}, {settings.change_format})")
     bring_up(settings, _step, demo_data=demo_data, catch_up_timeout=catch_up_timeout)
     click.echo('ready: eval "$(cdcsync stack env)" to reach it; cdcsync status shows lag and freshness')
 
@@ -77,13 +94,14 @@ def status(group: str, sink_http: str | None) -> None:
 @click.option("--duration", type=float, default=30.0, help="Seconds to write changes for.")
 @click.option("--rate", type=float, default=20.0, help="Changes per second written into the services.")
 @click.option("--seed", type=int, default=7, help="Seed of the change stream.")
-def demo(duration: float, rate: float, seed: int) -> None:
+@format_option
+def demo(duration: float, rate: float, seed: int, change_format: str | None) -> None:
     """Run `up`, write realistic changes into the services while showing the calendar follow, then summarize.
 
     The stack is left running; `cdcsync down` stops it.
     """
-    settings = local_stack()
-    click.echo(f"cdcsync up ({settings.home})")
+    settings = local_stack(change_format)
+    click.echo(f"cdcsync up ({settings.home}, {settings.change_format})")
     bring_up(settings, _step)
     click.echo(
         f"writing ~{rate:.0f} changes/s into the course, attendance and assignment databases for {duration:.0f}s"

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from cdcsync.debezium.apply import ApplyOutcome, apply_connector, load_specs, planned_outcome, validate_specs
+from cdcsync.debezium.change_format import FORMAT_ENV, ChangeFormat, with_formats
 from cdcsync.debezium.connect_errors import ConnectorConfigInvalid, ConnectorNotFound
 from cdcsync.debezium.connector_spec import ConnectorSpec
 from cdcsync.debezium.output import (
@@ -84,6 +85,17 @@ _PATHS = click.Path(path_type=Path)
     show_envvar=True,
     help="Do not check the source databases first (cdcsync sources check).",
 )
+@click.option(
+    "--format",
+    "change_format",
+    type=click.Choice([f.value for f in ChangeFormat]),
+    envvar=FORMAT_ENV,
+    show_envvar=True,
+    default=None,
+    help="The format the connectors write: json (the definitions as they are) or avro (through the schema "
+    "registry at the worker's ${env:CDCSYNC_REGISTRY_URL}). Default: the local stack's format with --local, "
+    "else json. Switching re-configures the same connectors: offsets stay, nothing is re-snapshotted.",
+)
 @wait_options("every applied connector and its tasks are RUNNING and its initial snapshot is over")
 @bootstrap_servers_option("where --wait reads Debezium's notifications")
 def apply(
@@ -93,6 +105,7 @@ def apply(
     connectors_dir: Path | None,
     dry_run: bool,
     skip_preflight: bool,
+    change_format: str | None,
     wait: bool,
     timeout: float,
     bootstrap_servers: str | None,
@@ -105,9 +118,12 @@ def apply(
     connector, the tables, the cause and the fix (cdcsync snapshot --incomplete).
     """
     del bootstrap_servers  # read through command_targets, which knows where it came from
-    specs = load_specs([*files, *([connectors_dir] if connectors_dir else [])])
     kafka = ("KAFKA_BOOTSTRAP_SERVERS",) if wait and not dry_run else ()
     targets = command_targets(kafka, {"KAFKA_BOOTSTRAP_SERVERS": "bootstrap_servers"}, connect=connect)
+    chosen = ChangeFormat(change_format) if change_format else (targets.local.format if targets.local else None)
+    specs = with_formats(
+        load_specs([*files, *([connectors_dir] if connectors_dir else [])]), chosen or ChangeFormat.JSON
+    )
     if not skip_preflight:
         _preflight(specs, targets)
     with connect.client() as client:
@@ -133,6 +149,7 @@ def apply(
                 specs,
                 max(deadline - time.monotonic(), 0.0),
                 on_running=lambda state: click.echo(state.summary(), err=True),
+                registry_url=targets.schema_registry_url,
             )
             interrupted = [s for s in states.values() if s.interrupted]
             if interrupted:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import click
 
+from cdcsync.debezium.record_values import RecordDecoder, frame_schema_id, is_avro_framed
 from cdcsync.pipeline.cli_options import command_targets
 from cdcsync.pipeline.connectors_commands import format_table
 from cdcsync.pipeline.errors import CdcsyncError
@@ -83,13 +85,25 @@ def _summary(x: StoredDeadLetter) -> dict[str, object]:
 @click.argument("offsets", nargs=-1, required=True)
 def show(offsets: tuple[str, ...]) -> None:
     """Headers, key and value of dead letters, by OFFSET or PARTITION:OFFSET."""
-    _, letters, _ = _letters()
+    targets, letters, _ = _letters()
+    decoder = RecordDecoder(targets.schema_registry_url)
     for x in _select(letters, offsets):
         click.echo(f"dead letter {x.partition}:{x.offset}")
         for name, value in x.headers:
             click.echo(f"  header {name}: {(value or b'').decode('utf-8', errors='replace')}")
-        click.echo(f"  key:   {(x.key or b'').decode('utf-8', errors='replace')}")
-        click.echo(f"  value: {(x.value or b'').decode('utf-8', errors='replace')}")
+        click.echo(f"  key:   {_shown(decoder, x.original.topic, x.key)}")
+        click.echo(f"  value: {_shown(decoder, x.original.topic, x.value)}")
+
+
+def _shown(decoder: RecordDecoder, topic: str, raw: bytes | None) -> str:
+    """A key or value as text: JSON as it is; Avro (Confluent-framed) decoded through the registry when it
+    can be, else its schema id and bytes in base64."""
+    if raw is None or not is_avro_framed(raw):
+        return (raw or b"").decode("utf-8", errors="replace")
+    try:
+        return f"(Avro, schema id {frame_schema_id(raw)}) " + json.dumps(decoder.document(topic, raw), default=str)
+    except CdcsyncError as exc:
+        return f"(Avro, schema id {frame_schema_id(raw)}; not decoded: {exc}) {base64.b64encode(raw).decode()}"
 
 
 @dlq.command("replay")

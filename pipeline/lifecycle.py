@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from cdcsync.debezium.change_format import ChangeFormat, with_formats
 from cdcsync.debezium.change_topics import align_change_topics
 from cdcsync.debezium.connect_client import ConnectClient, ConnectorNotFound, ConnectorState
 from cdcsync.debezium.connector_spec import load_connector_specs
@@ -30,15 +31,22 @@ from cdcsync.pipeline.verification.reports import render_report, verify_until_cl
 Step = Callable[[str, float], None]  # (what became ready, seconds it took)
 
 
-def apply_connectors_and_wait(connect_url: str, bootstrap_servers: str, timeout: float) -> list[str]:
-    """Create or update every packaged connector, then wait until all run. Returns lines to show."""
+def apply_connectors_and_wait(
+    connect_url: str, bootstrap_servers: str, timeout: float, change_format: ChangeFormat = ChangeFormat.JSON
+) -> list[str]:
+    """Create or update every packaged connector in ``change_format``, then wait until all run.
+
+    Returns lines to show. A connector in the other format is re-configured in place
+    (same name, slot and offsets): it goes on from where it was, in the new format.
+    """
     lines = []
-    specs = load_connector_specs()
+    specs = with_formats(load_connector_specs(), change_format)
     for topic in align_change_topics(bootstrap_servers, specs):
         lines.append(f"topic {topic}: configs aligned with the connector's topic-creation settings")
     with ConnectClient(connect_url) as client:
         for spec in specs:
-            lines.append(f"connector {spec.name}: {apply_connector(client, spec).value}")
+            outcome = apply_connector(client, spec).value
+            lines.append(f"connector {spec.name}: {outcome} ({change_format.value})")
             # A task that failed before its prerequisites existed (say, a missing
             # publication) stays FAILED until restarted; the config may be unchanged.
             if _has_failed_task(client, spec.name):
@@ -94,6 +102,8 @@ def _why_not_running(state: ConnectorState) -> str:
 
 def bring_up(settings: StackSettings, step: Step, demo_data: bool = True, catch_up_timeout: float = 300.0) -> None:
     """Idempotent: parts already running are left as they are."""
+    settings.record_change_format()
+    had_registry = settings.registry_data_dir.is_dir()
     stack = LocalStack(settings)
     stack.up(timeout=180.0, on_ready=lambda status, seconds: step(f"{status.name}: {status.detail}", seconds))
     targets = Targets.local_stack(settings)
@@ -108,11 +118,16 @@ def bring_up(settings: StackSettings, step: Step, demo_data: bool = True, catch_
     )
 
     started = time.monotonic()
-    for line in apply_connectors_and_wait(targets.connect_url, targets.kafka_bootstrap_servers, timeout=120.0):
+    applied = apply_connectors_and_wait(
+        targets.connect_url, targets.kafka_bootstrap_servers, timeout=120.0, change_format=settings.format
+    )
+    for line in applied:
         step(line, time.monotonic() - started)
 
     started = time.monotonic()
     sink = BackgroundSink(settings.home)
+    if settings.registry_wanted and not had_registry and sink.stop():
+        step("sink: stopped, to start again with SCHEMA_REGISTRY_URL (the topics get Avro now)", 0.0)
     started_now = sink.start(env={**targets.sink_process_env(), "CDCSYNC_SINK_HTTP": str(settings.sink_http)})
     step(
         f"sink: {'started' if started_now else 'already running'} (log: {sink.log_file};"
@@ -129,6 +144,7 @@ def bring_up(settings: StackSettings, step: Step, demo_data: bool = True, catch_
             lambda spec: targets.signal_url(spec.config["database.dbname"]),
             timeout=catch_up_timeout,
             say=lambda line: step(line, time.monotonic() - started),
+            registry_url=targets.schema_registry_url,
         )
     step(
         f"initial snapshots: complete{'; re-snapshotted ' + ', '.join(done) if done else ''}",

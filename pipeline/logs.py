@@ -100,6 +100,9 @@ def say(line: str, level: int = logging.INFO) -> None:
         sys.stderr.write(line + "\n")
 
 
+QUIET_LOGGERS = ("httpx", "httpx2", "httpcore", "httpcore2")
+
+
 def configure_logging(log_format: str, verbose: bool, env: Mapping[str, str]) -> Redactor:
     """cdcsync's one handler on the root logger (replacing its earlier one); returns the redactor for
     the output that is not logged (the error line)."""
@@ -111,6 +114,9 @@ def configure_logging(log_format: str, verbose: bool, env: Mapping[str, str]) ->
     handler.setFormatter(JsonFormatter(redact) if log_format == "json" else TextFormatter(redact))
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # The schema registry client logs every HTTP request at INFO; its errors reach us as exceptions.
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
     global _json_lines  # noqa: PLW0603 - one process-wide choice, made once by the CLI group
     _json_lines = log_format == "json"
     return redact

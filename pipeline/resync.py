@@ -105,7 +105,14 @@ def resync(
         signal_id = trigger_incremental_snapshot(signal_url(spec), spec, table, request.where)
         which = "" if request.where is None else f" where {request.where[:60]}"
         say(f"resync {request.table}{which}: signal {signal_id}")
-        done = wait_for_snapshot(targets.kafka_bootstrap_servers, spec, signal_id, table, timeout=timeout)
+        done = wait_for_snapshot(
+            targets.kafka_bootstrap_servers,
+            spec,
+            signal_id,
+            table,
+            timeout=timeout,
+            registry_url=targets.schema_registry_url,
+        )
         say(f"  {done.rows_scanned if done.rows_scanned is not None else '?'} rows re-sent")
     wait_for_sink(targets, group_id, timeout, say)
 

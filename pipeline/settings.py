@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cdcsync.debezium.change_format import FORMAT_ENV, ChangeFormat
 from cdcsync.errors import ConfigError
 from cdcsync.settings import choice_setting, port_setting
 from cdcsync.sink.http_address import ListenAddress
@@ -25,8 +26,20 @@ LOCAL_STACK_DEFAULT_PASSWORD = "cdcsync-local-only"  # noqa: S105 - documented d
 
 # The format Debezium writes change events in. JSON is the default; "avro" is the
 # opt-in that adds the schema registry to the local stack (CDCSYNC_CHANGE_FORMAT).
-CHANGE_FORMATS = ("json", "avro")
+CHANGE_FORMATS = tuple(f.value for f in ChangeFormat)
+# The format the local stack was last brought up in (``<home>/change-format``): a later
+# ``cdcsync up`` without --format or CDCSYNC_CHANGE_FORMAT keeps it rather than switching back.
+CHANGE_FORMAT_FILE = "change-format"
 DEFAULT_REGISTRY_PORT = 18081
+
+
+def recorded_change_format(home: Path) -> str:
+    """The format the stack under ``home`` was last brought up in; JSON for a new stack."""
+    try:
+        recorded = (home / CHANGE_FORMAT_FILE).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return ChangeFormat.JSON.value
+    return recorded if recorded in CHANGE_FORMATS else ChangeFormat.JSON.value
 
 
 @dataclass(frozen=True)
@@ -59,7 +72,7 @@ class StackSettings:
             postgres_binaries=choice_setting(env, "CDCSYNC_POSTGRES", "auto", ("auto", "embedded", "system")),
             sink_http_port_setting=port_setting(env, "CDCSYNC_SINK_HTTP_PORT", 0) or None,
             registry_port=port_setting(env, "CDCSYNC_REGISTRY_PORT", DEFAULT_REGISTRY_PORT),
-            change_format=choice_setting(env, "CDCSYNC_CHANGE_FORMAT", "json", CHANGE_FORMATS),
+            change_format=choice_setting(env, FORMAT_ENV, recorded_change_format(home), CHANGE_FORMATS),
         )
         ports = {
             "CDCSYNC_PG_PORT": settings.postgres_port,
@@ -77,6 +90,15 @@ class StackSettings:
         return settings
 
     @property
+    def format(self) -> ChangeFormat:
+        return ChangeFormat(self.change_format)
+
+    def record_change_format(self) -> None:
+        """Remember the format for the next ``up`` (see ``recorded_change_format``)."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / CHANGE_FORMAT_FILE).write_text(self.change_format + "\n", encoding="utf-8")
+
+    @property
     def kafka_bootstrap(self) -> str:
         return f"{self.host}:{self.kafka_port}"
 
@@ -85,14 +107,26 @@ class StackSettings:
         return f"http://{self.host}:{self.connect_port}"
 
     @property
+    def registry_data_dir(self) -> Path:
+        """The registry's H2 database files: schemas and ids outlive the process (and ``stack down``)."""
+        return self.home / "registry" / "data"
+
+    @property
     def registry_wanted(self) -> bool:
-        """Whether the stack runs the schema registry: only for the Avro change format."""
-        return self.change_format == "avro"
+        """Whether the stack runs the schema registry: for the Avro change format, and on a stack that
+        ever ran it (its data exists), since its topics hold records framed with its ids, whatever
+        the format connectors write now."""
+        return self.change_format == ChangeFormat.AVRO or self.registry_data_dir.is_dir()
 
     @property
     def registry_url(self) -> str:
         """The registry's Confluent-compatible API, what Schema Registry clients take as their URL."""
         return f"http://{self.host}:{self.registry_port}/apis/ccompat/v7"
+
+    @property
+    def registry_api_url(self) -> str:
+        """The registry's native API, what Apicurio's Connect converter takes (``${env:CDCSYNC_REGISTRY_URL}``)."""
+        return f"http://{self.host}:{self.registry_port}/apis/registry/v2"
 
     @property
     def sink_http_port(self) -> int:

@@ -155,7 +155,15 @@ def snapshot(  # noqa: PLR0917 - click passes every option positionally
         click.echo(f"  {notification.type.lower().replace('_', ' ')}", err=True)
 
     bootstrap = targets.kafka_bootstrap_servers
-    done = wait_for_snapshot(bootstrap, spec, signal_id, table, timeout=timeout, on_progress=progress)
+    done = wait_for_snapshot(
+        bootstrap,
+        spec,
+        signal_id,
+        table,
+        timeout=timeout,
+        on_progress=progress,
+        registry_url=targets.schema_registry_url,
+    )
     rows = "" if done.rows_scanned is None else f": {done.rows_scanned} rows re-emitted"
     click.echo(f"snapshot of {spec.config['database.dbname']}.{table} done{rows}", err=True)
 
@@ -171,5 +179,6 @@ def _recover_incomplete(
             lambda spec: targets.signal_url(spec.config["database.dbname"]),
             timeout=timeout,
             say=lambda line: click.echo(line, err=True),
+            registry_url=targets.schema_registry_url,
         )
     click.echo(f"re-snapshotted: {', '.join(done)}" if done else "no interrupted initial snapshot")

@@ -8,6 +8,7 @@ import psycopg
 import requests
 from confluent_kafka import KafkaException
 
+from cdcsync.debezium.change_format import ChangeFormat, format_of
 from cdcsync.debezium.connect_client import ConnectClient
 from cdcsync.debezium.connector_spec import load_connector_specs
 from cdcsync.debezium.preflight_report import format_bytes, slot_lines
@@ -41,7 +42,12 @@ def status_lines(targets: Targets, group_id: str, sink_http: ListenAddress | Non
     try:
         with ConnectClient(targets.connect_url, attempts=1) as client:
             states = client.list_connectors().values()
+            formats = {state.name: format_of(client.get_connector_config(state.name)) for state in states}
         lines.append(format_table(("connector", "state", "task", "task state", "worker"), status_rows(states)))
+        if formats:
+            lines.append(
+                "  change format: " + ", ".join(f"{name} {_format_name(f)}" for name, f in sorted(formats.items()))
+            )
     except CdcsyncError as exc:
         lines.append(f"  unavailable: {exc}")
     lines.extend(initial_snapshot_section(targets))
@@ -55,6 +61,12 @@ def status_lines(targets: Targets, group_id: str, sink_http: ListenAddress | Non
     )
     lines.extend(sink_progress_section(targets, group_id))
     return lines
+
+
+def _format_name(change_format: ChangeFormat | None) -> str:
+    if change_format is ChangeFormat.AVRO:
+        return "avro (schema registry)"
+    return "other converters" if change_format is None else change_format.value
 
 
 def sink_metrics_section(url: str) -> list[str]:
@@ -161,7 +173,13 @@ def initial_snapshot_section(targets: Targets) -> list[str]:
         with ConnectClient(targets.connect_url, attempts=1) as client:
             existing = client.list_connectors()
             specs = [spec for spec in load_connector_specs() if spec.name in existing]
-            states = snapshot_states(client, targets.kafka_bootstrap_servers, specs, timeout=10.0)
+            states = snapshot_states(
+                client,
+                targets.kafka_bootstrap_servers,
+                specs,
+                timeout=10.0,
+                registry_url=targets.schema_registry_url,
+            )
     except CdcsyncError as exc:
         return ["initial snapshots:", f"  unavailable: {next(iter(str(exc).splitlines()), type(exc).__name__)}"]
     return ["initial snapshots:", *(f"  {state.line()}" for state in states.values())] if states else []

@@ -23,6 +23,8 @@ from enum import StrEnum
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from cdcsync.debezium.change_format import REGISTRY_URL_PLACEHOLDER_VARIABLE
+from cdcsync.debezium.record_values import SCHEMA_REGISTRY_URL_ENV
 from cdcsync.errors import ConfigError
 from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.stack.endpoints import SERVICE_DATABASES, StackEndpoints
@@ -50,6 +52,8 @@ TARGET_VARIABLES: dict[str, str] = {
         " (a role with INSERT on cdcsync_signal.debezium_signal)"
         for service in SERVICE_DATABASES
     },
+    # Optional: only Avro change events need it (the sink, and the notification readers in debezium/).
+    SCHEMA_REGISTRY_URL_ENV: "http://HOST:8080/apis/ccompat/v7 (the registry's Confluent-compatible API)",
 }
 # The shipped connectors' ${env:...} placeholders, as the Connect worker has them (sources check, status).
 PLACEHOLDER_VARIABLES = {
@@ -57,6 +61,7 @@ PLACEHOLDER_VARIABLES = {
     "CDCSYNC_PG_PORT": "5432",
     "CDCSYNC_DEBEZIUM_USER": "ROLE (the connectors' replication role)",
     "CDCSYNC_DEBEZIUM_PASSWORD": "PASSWORD (that role's)",
+    REGISTRY_URL_PLACEHOLDER_VARIABLE: "http://HOST:8080/apis/registry/v2 (Avro connectors: the registry's native API)",
 }
 LOCAL_HINT = "or point the command at the local stack: cdcsync --local ... (CDCSYNC_PROFILE=local)"
 
@@ -106,6 +111,8 @@ class Targets:
             "CDCSYNC_SINK_DB_URL": endpoints.sink_url,
             **{signal_variable(db): endpoints.admin_url(db) for db in SERVICE_DATABASES},
         }
+        if settings.registry_wanted:
+            values[SCHEMA_REGISTRY_URL_ENV] = settings.registry_url
         return cls(values, settings)
 
     @classmethod
@@ -189,6 +196,11 @@ class Targets:
         return self.get("CONNECT_URL")
 
     @property
+    def schema_registry_url(self) -> str | None:
+        """The registry's Confluent-compatible API, when set: optional, JSON change events need none."""
+        return self.values.get(SCHEMA_REGISTRY_URL_ENV) or None
+
+    @property
     def source_urls(self) -> dict[str, str]:
         return {
             "course": self.course_db_url,
@@ -221,7 +233,13 @@ class Targets:
         """The environment of a ``cdcsync sink run`` process that writes to these targets: explicit
         variables, no profile (kept in memory, never written)."""
         env = {k: v for k, v in os.environ.items() if k != PROFILE_ENV}
-        return {**env, "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers, "CDCSYNC_SINK_DB_URL": self.sink_db_url}
+        registry = {SCHEMA_REGISTRY_URL_ENV: self.schema_registry_url} if self.schema_registry_url else {}
+        return {
+            **env,
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
+            "CDCSYNC_SINK_DB_URL": self.sink_db_url,
+            **registry,
+        }
 
     def sink_settings(self, overrides: Mapping[str, str] | None = None) -> SinkSettings:
         """The sink's settings: ``overrides`` (CLI options), then these targets, then the environment."""

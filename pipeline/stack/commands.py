@@ -47,8 +47,8 @@ def stack() -> None:
     "change_format",
     type=click.Choice(CHANGE_FORMATS),
     default=None,
-    help="The change format the stack is for (default: CDCSYNC_CHANGE_FORMAT, else json); "
-    "avro also starts the schema registry.",
+    help="The change format the stack is for (default: CDCSYNC_CHANGE_FORMAT, else the format it was last "
+    "brought up in, else json); avro also starts the schema registry.",
 )
 def up(timeout: float, change_format: str | None) -> None:
     """Start PostgreSQL, Kafka and Kafka Connect (and, for Avro, the schema registry); a no-op for parts running."""
@@ -56,6 +56,7 @@ def up(timeout: float, change_format: str | None) -> None:
     settings = _settings()
     if change_format is not None:
         settings = dataclasses.replace(settings, change_format=change_format)
+        settings.record_change_format()
     LocalStack(settings).up(timeout, on_ready=_echo_ready)
     click.echo(f'stack up in {time.monotonic() - started:.1f}s; use it with: eval "$(cdcsync stack env)"')
 

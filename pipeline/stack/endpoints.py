@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from cdcsync.debezium.change_format import REGISTRY_URL_PLACEHOLDER_VARIABLE
 from cdcsync.pipeline.settings import StackSettings
 
 SERVICE_DATABASES = ("course", "attendance", "assignment")
@@ -75,4 +76,7 @@ class StackEndpoints:
             "CDCSYNC_PG_PORT": str(s.postgres_port),
             "CDCSYNC_DEBEZIUM_USER": DEBEZIUM_ROLE,
             "CDCSYNC_DEBEZIUM_PASSWORD": s.password,
+            # Avro connectors' converters reach the registry here; set whatever the format, so a
+            # switch between formats re-configures connectors without restarting the worker.
+            REGISTRY_URL_PLACEHOLDER_VARIABLE: s.registry_api_url,
         }

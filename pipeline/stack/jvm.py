@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,14 @@ MIN_JAVA = 17
 MIN_MAVEN = (3, 8)
 COMPOSE_DIR = Path(__file__).resolve().parents[2] / "compose"
 DEBEZIUM_PLUGIN = "debezium-connector-postgres"
+CONVERTER_PLUGIN = "apicurio-registry-converter"
+# The worker discovers plugins by their ServiceLoader manifests only (plugin.discovery=service_load);
+# Apicurio's converter jar ships none, so the stack adds one, as Kafka's `connect-plugin-path
+# sync-manifests` would: a jar holding nothing but META-INF/services/<interface>.
+CONVERTER_MANIFEST_JAR = "cdcsync-service-manifest.jar"
+CONVERTER_SERVICES: Mapping[str, tuple[str, ...]] = {
+    "org.apache.kafka.connect.storage.Converter": ("io.apicurio.registry.utils.converter.AvroConverter",),
+}
 
 _JAVA_VERSION = re.compile(r'version "(\d+)(?:\.(\d+))?[^"]*"')
 _MAVEN_VERSION = re.compile(r"Apache Maven (\d+)\.(\d+)")
@@ -171,6 +180,10 @@ class JvmArtifacts:
         return self.plugin_path / DEBEZIUM_PLUGIN
 
     @property
+    def converter_plugin(self) -> Path:
+        return self.plugin_path / CONVERTER_PLUGIN
+
+    @property
     def stamp_file(self) -> Path:
         return self.root / "stamp"
 
@@ -193,6 +206,7 @@ class JvmArtifacts:
             recorded == pom_stamp(self.compose_dir)
             and any(self.kafka_libs.glob("kafka_*.jar"))
             and any(self.debezium_plugin.glob(f"{DEBEZIUM_PLUGIN}-*.jar"))
+            and (self.converter_plugin / CONVERTER_MANIFEST_JAR).is_file()
         )
 
     def ensure(self, timeout: float = 1200.0) -> bool:
@@ -206,11 +220,21 @@ class JvmArtifacts:
         if self.is_current():
             return False
         mvn = find_maven()
-        for stale in (self.kafka_libs, self.debezium_plugin):
+        for stale in (self.kafka_libs, self.debezium_plugin, self.converter_plugin):
             shutil.rmtree(stale, ignore_errors=True)
         run_maven(mvn, self.compose_dir / "pom.xml", self.root, self.log_file, timeout)
+        write_service_manifest(self.converter_plugin / CONVERTER_MANIFEST_JAR, CONVERTER_SERVICES)
         self.stamp_file.write_text(pom_stamp(self.compose_dir) + "\n", encoding="utf-8")
         return True
+
+
+def write_service_manifest(jar: Path, services: Mapping[str, Sequence[str]]) -> None:
+    """A jar of ServiceLoader manifests only: ``META-INF/services/<interface>`` listing its implementations."""
+    jar.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(jar, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nCreated-By: cdcsync\n")
+        for interface, implementations in sorted(services.items()):
+            archive.writestr(f"META-INF/services/{interface}", "".join(f"{name}\n" for name in implementations))
 
 
 def find_maven() -> str:

@@ -6,9 +6,12 @@ resolved, started or waited for. Its distribution (a Quarkus ``-runner.jar``
 with ``lib/``, ~142 MB) comes from ``compose/registry.pom``, a pom of its own,
 so only a stack that wants the registry ever downloads it.
 
-It runs on Java 17 with in-memory H2 storage: the schemas live as long as
-the process. Its config is ``<home>/registry/config/application.properties``,
-which Quarkus reads from the working directory; it logs to ``<home>/logs/registry.log``.
+It runs on Java 17 with its H2 database in files under ``<home>/registry/data``
+(the distribution's default is in memory): schemas and their ids survive a
+restart, as they must, since the topics keep records framed with those ids.
+``stack down`` keeps the files; removing the home removes them. Its config is
+``<home>/registry/config/application.properties``, which Quarkus reads from the
+working directory; it logs to ``<home>/logs/registry.log``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ HEALTH_PATH = "/health/ready"
 NARAYANA_PROCESS_ID = "CoreEnvironmentBean.processImplementationClassName"
 UUID_PROCESS_ID = "com.arjuna.ats.internal.arjuna.utils.UuidProcessId"
 CCOMPAT_PATH = "/apis/ccompat/v7"
+DATABASE_NAME = "registry_db"
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,10 @@ class RegistryArtifacts:
         return self.settings.home / "logs" / "maven-registry.log"
 
     def stamp(self) -> str:
-        return hashlib.sha256(self.pom.read_bytes()).hexdigest()
+        """A hash of registry.pom and of pom.xml, its parent, which pins ``version.apicurio``."""
+        digest = hashlib.sha256(self.pom.read_bytes())
+        digest.update(b"\0" + (self.compose_dir / "pom.xml").read_bytes())
+        return digest.hexdigest()
 
     def is_current(self) -> bool:
         try:
@@ -94,10 +101,12 @@ class RegistryArtifacts:
 
 
 def registry_properties(settings: StackSettings) -> dict[str, str | int | bool]:
-    """``application.properties`` of the registry: loopback only, on the stack's registry port."""
+    """``application.properties`` of the registry: loopback only, on the stack's registry port, its
+    H2 database in files under ``<home>/registry/data`` (the distribution's default is in memory)."""
     return {
         "quarkus.http.host": settings.host,
         "quarkus.http.port": settings.registry_port,
+        "quarkus.datasource.jdbc.url": f"jdbc:h2:file:{settings.registry_data_dir / DATABASE_NAME}",
     }
 
 
@@ -157,6 +166,7 @@ class LocalRegistry(JvmPart):
 
     def _write_config(self) -> None:
         self.config_file.parent.mkdir(parents=True, exist_ok=True)
+        self._settings.registry_data_dir.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(render_properties(self._properties()), encoding="utf-8")
 
     def _base(self) -> str:

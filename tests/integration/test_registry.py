@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import psutil
@@ -77,3 +77,32 @@ def test_registry_stores_and_serves_an_avro_schema(registry: tuple[StackSettings
     assert part.stop()
     assert not part.is_running()
     assert not part.status().running
+
+
+def _register(url: str, subject: str, schema: Mapping[str, object]) -> int:
+    body = {"schemaType": "AVRO", "schema": json.dumps(schema)}
+    posted = requests.post(f"{url}/subjects/{subject}/versions", json=body, headers={"Content-Type": JSON_TYPE})
+    assert posted.status_code == 200, posted.text
+    schema_id = posted.json()["id"]
+    assert isinstance(schema_id, int)
+    return schema_id
+
+
+def test_schemas_and_their_ids_survive_a_restart(registry: tuple[StackSettings, LocalRegistry]) -> None:
+    settings, part = registry
+    url = settings.registry_url
+    subject = f"cdcsync-test-{uuid.uuid4().hex[:8]}-value"
+    first = _register(url, subject, SCHEMA)
+
+    assert part.stop()
+    part.start(timeout=120)
+
+    by_id = requests.get(f"{url}/schemas/ids/{first}", timeout=10)
+    assert by_id.status_code == 200, by_id.text
+    assert json.loads(by_id.json()["schema"]) == SCHEMA
+    assert subject in requests.get(f"{url}/subjects", timeout=10).json()
+    # A new schema after the restart gets a new id: an in-memory registry would hand out `first` again.
+    room = {"name": "room", "type": ["null", "string"], "default": None}
+    widened = {**SCHEMA, "fields": [*SCHEMA["fields"], room]}
+    assert _register(url, f"cdcsync-test-{uuid.uuid4().hex[:8]}-value", widened) != first
+    assert _register(url, subject, SCHEMA) == first

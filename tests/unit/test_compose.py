@@ -194,3 +194,11 @@ def test_connect_flushes_offsets_as_often_as_the_local_stack() -> None:
     # The image's entrypoint derives CONNECT_OFFSET_FLUSH_INTERVAL_MS from this, overriding a direct setting.
     assert _environment("connect")["OFFSET_FLUSH_INTERVAL_MS"] == str(local["offset.flush.interval.ms"])
     assert "CONNECT_OFFSET_FLUSH_INTERVAL_MS" not in _environment("connect")
+
+
+def test_avro_is_a_choice_of_the_same_services() -> None:
+    connect = _environment("connect")
+    assert connect["ENABLE_APICURIO_CONVERTERS"] == "true"  # the image adds Apicurio's AvroConverter
+    assert connect["CDCSYNC_REGISTRY_URL"] == "http://registry:8080/apis/registry/v2"
+    assert _environment("connectors")["CDCSYNC_CHANGE_FORMAT"] == "${CDCSYNC_CHANGE_FORMAT:-json}"
+    assert _environment("sink")["SCHEMA_REGISTRY_URL"] == "http://registry:8080/apis/ccompat/v7"

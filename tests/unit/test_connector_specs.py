@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from cdcsync.debezium.change_format import REGISTRY_URL_PLACEHOLDER_VARIABLE, ChangeFormat, with_format
 from cdcsync.debezium.change_topics import wanted_configs
 from cdcsync.debezium.connector_spec import (
     ConnectorSpec,
@@ -74,7 +75,10 @@ def test_slots_publications_and_prefixes_are_unique() -> None:
 def test_placeholders_are_exactly_what_the_connect_worker_resolves() -> None:
     worker_env = StackEndpoints(StackSettings.from_env({})).connect_worker_env()
     for spec in load_connector_specs():
-        used = {m for v in spec.config.values() for m in re.findall(r"\$\{env:([A-Za-z0-9_]+)\}", v)}
+        json_spec, avro_spec = (with_format(spec, change_format) for change_format in ChangeFormat)
+        used = {m for v in json_spec.config.values() for m in re.findall(r"\$\{env:([A-Za-z0-9_]+)\}", v)}
+        assert used == set(worker_env) - {REGISTRY_URL_PLACEHOLDER_VARIABLE}, spec.name
+        used = {m for v in avro_spec.config.values() for m in re.findall(r"\$\{env:([A-Za-z0-9_]+)\}", v)}
         assert used == set(worker_env), spec.name
 
 

@@ -121,6 +121,7 @@ def _fake_resolved_jars(artifacts: JvmArtifacts) -> None:
     (artifacts.kafka_libs / "kafka_2.13-4.1.1.jar").write_bytes(b"")
     artifacts.debezium_plugin.mkdir(parents=True)
     (artifacts.debezium_plugin / "debezium-connector-postgres-3.4.1.Final.jar").write_bytes(b"")
+    jvm.write_service_manifest(artifacts.converter_plugin / jvm.CONVERTER_MANIFEST_JAR, jvm.CONVERTER_SERVICES)
 
 
 def test_warm_start_runs_no_maven(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

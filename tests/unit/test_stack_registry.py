@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import socket
 from pathlib import Path
@@ -71,6 +72,8 @@ def test_registry_config_binds_loopback_on_its_port(tmp_path: Path) -> None:
     props = registry_properties(_settings(tmp_path))
     assert props["quarkus.http.host"] == "127.0.0.1"
     assert props["quarkus.http.port"] == 25005
+    # Schemas and ids outlive the process: H2 in files under the home, not the distribution's in-memory default.
+    assert props["quarkus.datasource.jdbc.url"] == f"jdbc:h2:file:{tmp_path}/registry/data/registry_db"
     part = LocalRegistry(_settings(tmp_path))
     # Quarkus reads config/application.properties from its working directory, the part's directory.
     assert part.config_file == tmp_path / "registry" / "config" / "application.properties"
@@ -89,10 +92,13 @@ def test_registry_command_line_runs_the_runner_jar_on_a_modest_heap(tmp_path: Pa
 
 
 def test_the_registry_pom_is_not_part_of_the_stack_build() -> None:
-    """The 142 MB tarball is resolved only through registry.pom, never by the stack's pom.xml."""
-    assert "apicurio" not in (REPO / "compose" / "pom.xml").read_text(encoding="utf-8")
+    """The 142 MB tarball is resolved only through registry.pom, never by the stack's poms (which
+    pin its version, shared with the converter plugin)."""
+    for pom in (REPO / "compose").rglob("pom.xml"):
+        assert "apicurio-registry-app" not in pom.read_text(encoding="utf-8"), pom
+    assert "<version.apicurio>2.6.13.Final</version.apicurio>" in (REPO / "compose" / "pom.xml").read_text()
     registry_pom = (REPO / "compose" / "registry.pom").read_text(encoding="utf-8")
-    assert "<version.apicurio>2.6.13.Final</version.apicurio>" in registry_pom
+    assert "<artifactId>apicurio-registry-app</artifactId>" in registry_pom
     assert "<classifier>all</classifier>" in registry_pom
 
 
@@ -103,6 +109,7 @@ def test_artifacts_are_current_only_with_stamp_and_jar(tmp_path: Path, monkeypat
     compose = tmp_path / "compose"
     compose.mkdir()
     (compose / "registry.pom").write_text("<project/>")
+    (compose / "pom.xml").write_text("<project><version.apicurio>2.6.13.Final</version.apicurio></project>")
     artifacts = RegistryArtifacts(_settings(tmp_path / "home"), compose_dir=compose)
     assert not artifacts.is_current()
     (artifacts.root / "lib").mkdir(parents=True)
@@ -112,6 +119,10 @@ def test_artifacts_are_current_only_with_stamp_and_jar(tmp_path: Path, monkeypat
     monkeypatch.setattr(registry_module, "find_maven", no_maven)
     assert artifacts.ensure() is False
     (compose / "registry.pom").write_text("<project><!-- bumped --></project>")
+    assert not artifacts.is_current()
+    artifacts.stamp_file.write_text(artifacts.stamp())
+    assert artifacts.is_current()
+    (compose / "pom.xml").write_text("<project><version.apicurio>2.6.14.Final</version.apicurio></project>")
     assert not artifacts.is_current()
 
 
@@ -183,3 +194,15 @@ def test_registry_refuses_a_port_someone_else_holds(tmp_path: Path) -> None:
         settings = StackSettings.from_env({"CDCSYNC_HOME": str(tmp_path), "CDCSYNC_REGISTRY_PORT": str(port)})
         with pytest.raises(StackError, match=rf"^registry: port {port} in use .*registry\.log"):
             LocalRegistry(settings).start(timeout=1)
+
+
+def test_the_stack_remembers_its_format_and_keeps_a_registry_it_ran(tmp_path: Path) -> None:
+    env = {"CDCSYNC_HOME": str(tmp_path)}
+    assert StackSettings.from_env(env).change_format == "json"
+    dataclasses.replace(StackSettings.from_env(env), change_format="avro").record_change_format()
+    assert StackSettings.from_env(env).change_format == "avro"  # a later `up` without --format keeps it
+    json_again = StackSettings.from_env({**env, "CDCSYNC_CHANGE_FORMAT": "json"})
+    assert json_again.change_format == "json"
+    assert not json_again.registry_wanted  # the registry never ran here
+    json_again.registry_data_dir.mkdir(parents=True)
+    assert json_again.registry_wanted  # its topics may hold records framed with the registry's ids
