@@ -10,19 +10,19 @@ wait for the calendar, and before each test that uses the pipeline."""
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, LiteralString, TypeVar
 
 import psycopg
 import pytest
+from cdcsync.debezium.change_format import ChangeFormat, format_overlay
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from psycopg import sql
 
@@ -31,6 +31,7 @@ from cdcsync.debezium.change_topics import align_change_topics
 from cdcsync.debezium.connect_client import ConnectClient
 from cdcsync.debezium.connector_spec import load_connector_specs
 from cdcsync.pipeline.lifecycle import prepare_sources
+from cdcsync.pipeline.stack.endpoints import SERVICE_DATABASES
 from cdcsync.pipeline.stack.processes import ManagedProcess, PidRecord
 from cdcsync.pipeline.targets import Targets
 from cdcsync.pipeline.verification.bucketed import verify_bucketed
@@ -46,7 +47,8 @@ from tests.support.pipeline_guard import (
     shipped_connector_states,
     wait_until_running,
 )
-from tests.support.stack_reset import TEST_SINK
+from tests.support.stack_reset import TEST_AVRO_SINK, TEST_SINK
+from tests.support.topic_values import readable_value
 
 T = TypeVar("T")
 
@@ -140,10 +142,11 @@ class SinkProcess:
     home: Path
     process: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)  # on top of the targets' (a group, a state file)
+    name: str = TEST_SINK  # of its pid and log files
 
     @property
     def log_file(self) -> Path:
-        return ManagedProcess(TEST_SINK, self.home).log_file
+        return ManagedProcess(self.name, self.home).log_file
 
     def start(self) -> None:
         """Start it, with a pid file, so that a session killed before stopping it is cleaned up by the next."""
@@ -152,7 +155,7 @@ class SinkProcess:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
-        pid_file = ManagedProcess(TEST_SINK, self.home).pid_file
+        pid_file = ManagedProcess(self.name, self.home).pid_file
         pid_file.parent.mkdir(parents=True, exist_ok=True)
         pid_file.write_text(PidRecord(self.process.pid, tuple(argv)).dumps(), encoding="utf-8")
 
@@ -185,6 +188,39 @@ def sink(pipeline: Targets, test_stack: _TestStack) -> Iterator[SinkProcess]:
         assert process.stop() == 0, "the sink did not exit cleanly on SIGTERM"
 
 
+CHANGE_FORMATS = ("json", "avro")
+
+
+@dataclass(frozen=True)
+class FormatPipeline:
+    """The pipeline a core test runs on in one change format: its sink, its sources, and its names.
+
+    JSON is the shipped pipeline (its connectors, topics and sink). Avro is a pipeline of its own on
+    the same stack (``avro_pipeline``): the shipped definitions with the Avro overlay, under names,
+    databases and topics of its own, through the stack's schema registry, into a calendar of its own.
+    """
+
+    change_format: str
+    sink: SinkProcess
+    sources: Sources
+    connectors: Mapping[str, str]  # service -> connector name
+    topic_prefixes: Mapping[str, str]  # service -> topic prefix
+    dead_letter_topic: str
+    group_id: str  # the sink's consumer group, which keys its offsets and ledger
+    registry_url: str | None = None
+
+    @property
+    def targets(self) -> Targets:
+        return self.sink.targets
+
+    def topic(self, service: str, table: str) -> str:
+        return f"{self.topic_prefixes[service]}.public.{table}"
+
+    def topic_values(self, service: str, table: str) -> list[str]:
+        """Every value of ``service``'s ``table`` topic, as compact JSON."""
+        return topic_values(self.targets, self.topic(service, table), self.registry_url)
+
+
 class Sources:
     """Writes to the service databases, each statement group in one committed transaction."""
 
@@ -211,6 +247,68 @@ class Sources:
         ).format(sql.SQL(where))
         with psycopg.connect(self.targets.calendar_db_url) as conn:
             return conn.execute(query, params).fetchall()
+
+
+@pytest.fixture(scope="session")
+def json_pipeline(sink: SinkProcess, pipeline: Targets) -> FormatPipeline:
+    specs = load_connector_specs()
+    return FormatPipeline(
+        "json",
+        sink,
+        Sources(pipeline),
+        connectors={spec.config["database.dbname"]: spec.name for spec in specs},
+        topic_prefixes={spec.config["database.dbname"]: spec.topic_prefix for spec in specs},
+        dead_letter_topic=pipeline.sink_settings().dead_letter_topic,
+        group_id=pipeline.sink_settings().group_id,
+    )
+
+
+@pytest.fixture(scope="session")
+def avro_pipeline(
+    pipeline: Targets, test_stack: _TestStack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FormatPipeline]:
+    """The shipped definitions with the Avro overlay, on databases, topics and a calendar of their own, with
+    a sink process of its own; removed at the end of the session."""
+    settings = test_stack.everything()
+    own = IsolatedPipeline(settings, tmp_path_factory.mktemp("avro-pipeline"), id=f"avro{uuid.uuid4().hex[:8]}")
+    try:
+        own.create(overrides=dict(format_overlay(ChangeFormat.AVRO)))
+        with ConnectClient(settings.connect_url) as client:
+            for spec in own.specs:
+                apply_connector(client, spec)
+        sink = SinkProcess(
+            own.targets,
+            settings.home,
+            env={
+                "CDCSYNC_SINK_GROUP": f"{own.id}-sink",  # the group_id below
+                "CDCSYNC_DLQ_TOPIC": own.dead_letter_topic,
+                "SCHEMA_REGISTRY_URL": settings.registry_url,
+            },
+            name=TEST_AVRO_SINK,
+        )
+        sink.start()
+        assert_calendar_matches_rules(own.targets, timeout=300, sink=sink)
+        yield FormatPipeline(
+            "avro",
+            sink,
+            Sources(own.targets),
+            connectors={service: own.spec(service).name for service in SERVICE_DATABASES},
+            topic_prefixes={service: own.prefix(service) for service in SERVICE_DATABASES},
+            dead_letter_topic=own.dead_letter_topic,
+            group_id=f"{own.id}-sink",
+            registry_url=settings.registry_url,
+        )
+        if sink.running():
+            assert sink.stop() == 0, "the Avro pipeline's sink did not exit cleanly on SIGTERM"
+    finally:
+        own.close()
+
+
+@pytest.fixture(params=CHANGE_FORMATS)
+def pipe(request: pytest.FixtureRequest) -> FormatPipeline:
+    """The pipeline in each change format: a test that takes it runs once per format."""
+    pipeline: FormatPipeline = request.getfixturevalue(f"{request.param}_pipeline")
+    return pipeline
 
 
 @pytest.fixture
@@ -242,18 +340,9 @@ def connect(pipeline: Targets) -> Iterator[ConnectClient]:
         yield client
 
 
-def _compact_json(raw: bytes | None) -> str:
-    """A message value as compact JSON; a value that is not JSON (another test's dead letter) as text."""
-    if not raw:
-        return ""
-    try:
-        return json.dumps(json.loads(raw), separators=(",", ":"))
-    except ValueError:
-        return raw.decode("utf-8", errors="replace")
-
-
-def topic_values(targets: Targets, topic: str) -> list[str]:
-    """Every message value in ``topic`` (single partition), read from the beginning, compact JSON."""
+def topic_values(targets: Targets, topic: str, registry_url: str | None = None) -> list[str]:
+    """Every message value in ``topic`` (single partition), read from the beginning, as compact JSON
+    (Avro values decoded through the registry at ``registry_url``)."""
     consumer = Consumer(
         {
             "bootstrap.servers": targets.kafka_bootstrap_servers,
@@ -269,7 +358,7 @@ def topic_values(targets: Targets, topic: str) -> list[str]:
         while len(values) < high and time.monotonic() < deadline:
             for message in consumer.consume(500, timeout=1.0):
                 if message.error() is None:
-                    values.append(_compact_json(message.value()))
+                    values.append(readable_value(message.value(), registry_url))
         return values
     finally:
         consumer.close()

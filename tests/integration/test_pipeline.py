@@ -15,7 +15,13 @@ import pytest
 
 from cdcsync.debezium.connect_client import ConnectClient, ConnectorState
 from cdcsync.debezium.waiting import wait_for_state
-from tests.integration.conftest import SinkProcess, Sources, assert_calendar_matches_rules, topic_values, until
+from tests.integration.conftest import (
+    FormatPipeline,
+    Sources,
+    assert_calendar_matches_rules,
+    assert_ledger_clean,
+    until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +62,8 @@ def _until_rows(sources: Sources, course: int, predicate: object, what: str) -> 
     return until(what, lambda: rows if predicate(rows := _rows(sources, course)) else None, timeout=60)
 
 
-def test_insert_update_delete_on_each_table(sink: SinkProcess, sources: Sources) -> None:
+def test_insert_update_delete_on_each_table(pipe: FormatPipeline) -> None:
+    sources = pipe.sources
     user = sources.new_id()
     course = _course(sources, "Compilers", [user])
     lecture = _lecture(sources, course, "Parsing", "R2")
@@ -132,10 +139,11 @@ def test_insert_update_delete_on_each_table(sink: SinkProcess, sources: Sources)
         ("DELETE FROM courses WHERE id = %s", (course,)),
     )
     _until_rows(sources, course, lambda r: r == [], "the course gone")
-    assert_calendar_matches_rules(sink.targets)
+    assert_calendar_matches_rules(pipe.targets)
 
 
-def test_course_rename_fans_out_to_every_entry(sink: SinkProcess, sources: Sources) -> None:
+def test_course_rename_fans_out_to_every_entry(pipe: FormatPipeline) -> None:
+    sources = pipe.sources
     users = [sources.new_id() for _ in range(4)]
     course = _course(sources, "Old title", users)
     lectures = [_lecture(sources, course, f"L{i}") for i in range(3)]
@@ -153,7 +161,8 @@ def test_course_rename_fans_out_to_every_entry(sink: SinkProcess, sources: Sourc
     assert len(rows) == 24
 
 
-def test_lecture_cancelled_and_uncancelled(sink: SinkProcess, sources: Sources) -> None:
+def test_lecture_cancelled_and_uncancelled(pipe: FormatPipeline) -> None:
+    sources = pipe.sources
     users = [sources.new_id() for _ in range(2)]
     course = _course(sources, "Optics", users)
     lecture = _lecture(sources, course)
@@ -169,7 +178,8 @@ def test_lecture_cancelled_and_uncancelled(sink: SinkProcess, sources: Sources) 
     _until_rows(sources, course, lambda r: len(r) == 4, "the rows back")
 
 
-def test_enrollment_dropped(sink: SinkProcess, sources: Sources) -> None:
+def test_enrollment_dropped(pipe: FormatPipeline) -> None:
+    sources = pipe.sources
     stays, drops = sources.new_id(), sources.new_id()
     course = _course(sources, "Statistics", [stays, drops])
     _lecture(sources, course)
@@ -185,7 +195,8 @@ def test_enrollment_dropped(sink: SinkProcess, sources: Sources) -> None:
     _until_rows(sources, course, lambda r: len(r) == 2, "the reactivated user's rows back")
 
 
-def test_large_description_untouched_while_another_column_changes(sink: SinkProcess, sources: Sources) -> None:
+def test_large_description_untouched_while_another_column_changes(pipe: FormatPipeline) -> None:
+    sources = pipe.sources
     user = sources.new_id()
     course = _course(sources, "Literature", [user])
     assignment = sources.new_id()
@@ -203,11 +214,12 @@ def test_large_description_untouched_while_another_column_changes(sink: SinkProc
     sources.execute("assignment", ("UPDATE assignments SET title = %s WHERE id = %s", ("Essay, revised", assignment)))
     rows = _until_rows(sources, course, lambda r: r and r[0][5] == "Essay, revised", "the new title")
     assert rows[0][9] == description
-    assert_calendar_matches_rules(sink.targets)
+    assert_calendar_matches_rules(pipe.targets)
 
 
-def test_placeholder_really_arrives_for_an_untouched_toasted_value(sink: SinkProcess, sources: Sources) -> None:
+def test_placeholder_really_arrives_for_an_untouched_toasted_value(pipe: FormatPipeline) -> None:
     """Proves the previous test exercised the placeholder path: Debezium sent it."""
+    sources = pipe.sources
     user = sources.new_id()
     course = _course(sources, "Archives", [user])
     assignment = sources.new_id()
@@ -229,7 +241,7 @@ def test_placeholder_really_arrives_for_an_untouched_toasted_value(sink: SinkPro
         lambda: (
             [
                 m
-                for m in topic_values(sink.targets, "assignment.public.assignments")
+                for m in pipe.topic_values("assignment", "assignments")
                 if f'"id":{assignment},' in m and '"op":"u"' in m
             ]
             or None
@@ -238,35 +250,33 @@ def test_placeholder_really_arrives_for_an_untouched_toasted_value(sink: SinkPro
     assert all("__debezium_unavailable_value" in m for m in updates)
 
 
-COURSE_CONNECTOR = "cdcsync-course"
-
-
 def _paused(state: ConnectorState) -> bool:
     """Pausing is asynchronous: the connector reports PAUSED before its task has stopped polling."""
     return state.state == "PAUSED" and bool(state.tasks) and all(task.state == "PAUSED" for task in state.tasks)
 
 
 @contextmanager
-def _course_connector_paused(connect: ConnectClient) -> Iterator[None]:
-    """The shipped course connector paused, task included; afterwards resumed, and RUNNING again for certain.
+def _course_connector_paused(connect: ConnectClient, connector: str) -> Iterator[None]:
+    """The course connector paused, task included; afterwards resumed, and RUNNING again for certain.
 
-    The only test that touches a shipped connector: the cross-service order must reach the shared sink.
-    Pausing keeps its offsets and slot; a failure to come back fails the test, naming the state.
+    The only test that touches a shipped connector (in JSON): the cross-service order must reach the shared
+    sink. Pausing keeps its offsets and slot; a failure to come back fails the test, naming the state.
     """
-    connect.pause_connector(COURSE_CONNECTOR)
+    connect.pause_connector(connector)
     try:
-        until("the course connector to pause", lambda: _paused(connect.connector_status(COURSE_CONNECTOR)) or None)
+        until("the course connector to pause", lambda: _paused(connect.connector_status(connector)) or None)
         yield
     finally:
-        connect.resume_connector(COURSE_CONNECTOR)
-        wait_for_state(connect, [COURSE_CONNECTOR], "RUNNING", timeout=60, settled=[COURSE_CONNECTOR])
+        connect.resume_connector(connector)
+        wait_for_state(connect, [connector], "RUNNING", timeout=60, settled=[connector])
 
 
-def test_changes_arriving_in_cross_service_order(sink: SinkProcess, sources: Sources, connect: ConnectClient) -> None:
+def test_changes_arriving_in_cross_service_order(pipe: FormatPipeline, connect: ConnectClient) -> None:
     """The attendance window and the assignment reach the sink before the course and lecture they refer to."""
+    sources = pipe.sources
     user = sources.new_id()
     course, lecture, window, assignment = (sources.new_id() for _ in range(4))
-    with _course_connector_paused(connect):
+    with _course_connector_paused(connect, pipe.connectors["course"]):
         sources.execute(
             "course",
             ("INSERT INTO courses (id, title) VALUES (%s, %s)", (course, "Late course")),
@@ -288,18 +298,39 @@ def test_changes_arriving_in_cross_service_order(sink: SinkProcess, sources: Sou
             "the window and assignment events in Kafka",
             lambda: (
                 (
-                    any(
-                        f'"id":{window},' in m
-                        for m in topic_values(sink.targets, "attendance.public.attendance_windows")
-                    )
-                    and any(
-                        f'"id":{assignment},' in m for m in topic_values(sink.targets, "assignment.public.assignments")
-                    )
+                    any(f'"id":{window},' in m for m in pipe.topic_values("attendance", "attendance_windows"))
+                    and any(f'"id":{assignment},' in m for m in pipe.topic_values("assignment", "assignments"))
                 )
                 or None
             ),
         )
-        assert not any(f'"id":{course},' in m for m in topic_values(sink.targets, "course.public.courses"))
+        assert not any(f'"id":{course},' in m for m in pipe.topic_values("course", "courses"))
         assert _rows(sources, course) == []
     rows = _until_rows(sources, course, lambda r: len(r) == 3, "all three entries once the course arrives")
     assert {r[1] for r in rows} == {f"lecture:{lecture}", f"attendance:{window}", f"assignment:{assignment}"}
+
+
+def test_sink_killed_while_changes_flow_resumes_exactly_once(pipe: FormatPipeline) -> None:
+    """SIGKILL between batches or in the middle of one; the restarted sink resumes from the offsets it stored
+    with the calendar, so every change is applied once: the calendar equals the rules and no offset is twice."""
+    sources = pipe.sources
+    users = [sources.new_id() for _ in range(3)]
+    course = _course(sources, "Restarts", users)
+    lectures = [_lecture(sources, course, f"Before {i}") for i in range(10)]
+    _until_rows(sources, course, lambda r: len(r) == 3 * 10, "3 users x 10 lectures")
+    for i, lecture in enumerate(lectures[:5]):
+        sources.execute("course", ("UPDATE lectures SET title = %s WHERE id = %s", (f"During {i}", lecture)))
+    pipe.sink.kill()
+    for i, lecture in enumerate(lectures[5:]):
+        sources.execute("course", ("UPDATE lectures SET title = %s WHERE id = %s", (f"While down {i}", lecture)))
+    sources.execute("course", ("DELETE FROM lectures WHERE id = %s", (lectures[0],)))
+    pipe.sink.start()
+    rows = _until_rows(
+        sources,
+        course,
+        lambda r: len(r) == 3 * 9 and not any(x[5].startswith("Before") for x in r),
+        "every change made before and while the sink was down",
+    )
+    assert {x[5] for x in rows} == {f"During {i}" for i in range(1, 5)} | {f"While down {i}" for i in range(5)}
+    assert_calendar_matches_rules(pipe.targets, sink=pipe.sink)
+    assert_ledger_clean(pipe.targets.sink_db_url, pipe.group_id)

@@ -1,7 +1,7 @@
 """The test stack starts every session from a known state.
 
 By default whatever an earlier session left under the test home is stopped, and the home is emptied:
-the parts by their pid files, the test sink (``run/test-sink.pid``) and a background sink, then any
+the parts by their pid files, the test sinks (``run/test-sink*.pid``) and a background sink, then any
 process still listening on a test port whose command line names the test home (one whose pid file was
 lost). A process of anyone else on a test port is never signalled: the session fails, naming it. The
 resolved jars (``jvm``) are kept: a cache that ``JvmArtifacts`` checks against its stamp, not state.
@@ -43,6 +43,7 @@ from tests.support.pipeline_guard import (
 logger = logging.getLogger(__name__)
 
 TEST_SINK = "test-sink"  # the pid file name of the sink the integration fixtures start
+TEST_AVRO_SINK = "test-sink-avro"  # the sink of the Avro pipeline the integration fixtures start
 KEPT = ("jvm",)  # what a wipe leaves in the home
 _STOP_TIMEOUT_S = 30.0
 
@@ -53,7 +54,7 @@ def test_ports(settings: StackSettings) -> tuple[int, ...]:
 
 def stop_leftovers(settings: StackSettings) -> list[str]:
     """Stop everything an earlier session left running under ``settings.home``; what was stopped."""
-    stopped = [name for name in (TEST_SINK,) if ManagedProcess(name, settings.home).stop()]
+    stopped = [name for name in (TEST_SINK, TEST_AVRO_SINK) if ManagedProcess(name, settings.home).stop()]
     if BackgroundSink(settings.home).stop():
         stopped.append("sink")
     stopped += [name for name, was_running in LocalStack(settings).down() if was_running]
