@@ -22,11 +22,11 @@ from typing import Any, LiteralString, TypeVar
 
 import psycopg
 import pytest
-from cdcsync.debezium.change_format import ChangeFormat, format_overlay
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from psycopg import sql
 
 from cdcsync.debezium.apply import apply_connector
+from cdcsync.debezium.change_format import ChangeFormat
 from cdcsync.debezium.change_topics import align_change_topics
 from cdcsync.debezium.connect_client import ConnectClient
 from cdcsync.debezium.connector_spec import load_connector_specs
@@ -272,7 +272,7 @@ def avro_pipeline(
     settings = test_stack.everything()
     own = IsolatedPipeline(settings, tmp_path_factory.mktemp("avro-pipeline"), id=f"avro{uuid.uuid4().hex[:8]}")
     try:
-        own.create(overrides=dict(format_overlay(ChangeFormat.AVRO)))
+        own.create(change_format=ChangeFormat.AVRO)
         with ConnectClient(settings.connect_url) as client:
             for spec in own.specs:
                 apply_connector(client, spec)

@@ -3,10 +3,7 @@
 Schemas shaped like Apicurio's AvroConverter output are registered through the ccompat API
 under ``<topic>-value`` / ``<topic>-key``; framed messages go to a topic of the test's own.
 The sink daemon runs in-process on a fresh calendar database with its own group and
-dead-letter topic, so nothing shared is touched. It uses the session stack's registry when
-that runs (``CDCSYNC_CHANGE_FORMAT=avro``), else starts the registry part for this module.
-Deselected by default with the other ``registry`` tests; run it with
-``.venv/bin/pytest -m registry tests/integration/test_avro_sink.py``.
+dead-letter topic, so nothing shared is touched. It uses the session stack's registry.
 """
 
 from __future__ import annotations
@@ -28,7 +25,6 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from cdcsync.pipeline.settings import StackSettings
-from cdcsync.pipeline.stack.registry import LocalRegistry
 from cdcsync.sink.avro_changes import AvroChanges
 from cdcsync.sink.change_event import ChangeEvent, TableTruncated
 from cdcsync.sink.consumed_batch import collect_batch
@@ -46,7 +42,7 @@ from tests.support import avro_envelopes as av
 from tests.support.own_connector import delete_topics
 from tests.support.tcp_forwarder import TcpForwarder
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.registry]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 JSON_TYPE = "application/vnd.schemaregistry.v1+json"
 ROW = {
@@ -63,18 +59,9 @@ ROW = {
 
 
 @pytest.fixture(scope="module")
-def stack(test_stack: _TestStack) -> Iterator[StackSettings]:
-    """The session stack with its schema registry running."""
-    settings = test_stack.everything()
-    registry = LocalRegistry(settings)
-    started_here = not registry.is_running()
-    if started_here:
-        registry.start(timeout=180)
-    try:
-        yield settings
-    finally:
-        if started_here:
-            registry.stop()
+def stack(test_stack: _TestStack) -> StackSettings:
+    """The session stack, its schema registry included."""
+    return test_stack.everything()
 
 
 @pytest.fixture

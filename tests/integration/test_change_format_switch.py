@@ -2,19 +2,14 @@
 serves, and a switch JSON -> Avro -> JSON in place that keeps the offsets (no re-snapshot, nothing lost or
 sent twice), with the notification readers following across both formats.
 
-A connector of the test's own on a database of its own; the registry runs under a temporary home on the
-test stack's registry port, which the Connect worker's ``${env:CDCSYNC_REGISTRY_URL}`` names, so the
-shared test stack never becomes a registry stack. Marker ``registry`` (deselected by ``make test``):
-``.venv/bin/pytest -m registry tests/integration/test_change_format_switch.py``.
+A connector of the test's own on a database of its own, through the test stack's schema registry.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -28,25 +23,18 @@ from cdcsync.debezium.record_values import RecordDecoder, frame_schema_id, is_av
 from cdcsync.debezium.snapshot_states import snapshot_states
 from cdcsync.debezium.waiting import wait_for_state
 from cdcsync.pipeline.settings import StackSettings
-from cdcsync.pipeline.stack.registry import LocalRegistry, RegistryArtifacts
 from cdcsync.pipeline.targets import Targets
 from tests.conftest import _TestStack
 from tests.integration.conftest import until
 from tests.support.own_connector import OwnConnectors
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.registry]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture
-def registry(test_stack: _TestStack, tmp_path: Path) -> Iterator[StackSettings]:
-    """The registry on the test stack's registry port, its state under ``tmp_path``."""
-    settings = dataclasses.replace(test_stack.settings, home=tmp_path / "registry-home")
-    part = LocalRegistry(settings, RegistryArtifacts(test_stack.settings))
-    try:
-        part.start(timeout=120)
-        yield settings
-    finally:
-        part.stop()
+def registry(test_stack: _TestStack) -> StackSettings:
+    """The session stack, whose schema registry the Connect worker's ``${env:CDCSYNC_REGISTRY_URL}`` names."""
+    return test_stack.everything()
 
 
 def _records(targets: Targets, topic: str) -> list[Message]:

@@ -1,10 +1,8 @@
 """The opt-in schema registry alone (no other part): it starts, stores an Avro schema, serves it by id, stops.
 
-Deselected by ``make test`` (marker ``registry``, see pyproject's addopts): on a
-cold machine the first run downloads the 142 MB distribution. Run it with
-``.venv/bin/pytest -m registry tests/integration/test_registry.py``; it brings
-the registry up under a temporary home on CDCSYNC_REGISTRY_PORT, from the
-distribution unpacked once under the test stack's home (``jvm/registry``).
+It brings the registry up under a temporary home on the port after CDCSYNC_REGISTRY_PORT (the
+session stack's registry may hold that one), from the distribution unpacked once under the test
+stack's home (``jvm/registry``).
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.stack.processes import ManagedProcess
 from cdcsync.pipeline.stack.registry import PART, LocalRegistry, RegistryArtifacts
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.registry]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SCHEMA = {
     "type": "record",
@@ -36,8 +34,13 @@ JSON_TYPE = "application/vnd.schemaregistry.v1+json"
 
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[tuple[StackSettings, LocalRegistry]]:
-    settings = StackSettings.from_env({**os.environ, "CDCSYNC_HOME": str(tmp_path / "home")})
-    part = LocalRegistry(settings, RegistryArtifacts(StackSettings.from_env()))
+    # A port of its own: the session stack's registry may be running on CDCSYNC_REGISTRY_PORT.
+    session = StackSettings.from_env()
+    own_port = str(session.registry_port + 1)
+    settings = StackSettings.from_env(
+        {**os.environ, "CDCSYNC_HOME": str(tmp_path / "home"), "CDCSYNC_REGISTRY_PORT": own_port}
+    )
+    part = LocalRegistry(settings, RegistryArtifacts(session))
     try:
         part.start(timeout=120)
         yield settings, part

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psycopg
 
+from cdcsync.debezium.change_format import ChangeFormat
 from cdcsync.debezium.connector_spec import ConnectorSpec
 from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.sources.demo_data import load_demo_data
@@ -82,14 +83,23 @@ class IsolatedPipeline:
 
     # -- building -------------------------------------------------------------------------------------
 
-    def create(self, extra_windows: int = 0, overrides: Mapping[str, str] | None = None) -> None:
+    def create(
+        self,
+        extra_windows: int = 0,
+        overrides: Mapping[str, str] | None = None,
+        change_format: ChangeFormat = ChangeFormat.JSON,
+    ) -> None:
         """The three own connectors' databases (schemas, signal and heartbeat tables, publications) and
         files (with ``overrides`` in every config), the demo data (plus ``extra_windows`` attendance windows
         of lectures that do not exist, which make the table big without adding calendar rows) and the
         calendar database. Creates no connector in Connect."""
         for service in SERVICE_DATABASES:
             self._connectors[service] = self._own.make(
-                service, config=overrides, token=self.database(service), notification_topic=self.notification_topic
+                service,
+                config=overrides,
+                token=self.database(service),
+                notification_topic=self.notification_topic,
+                change_format=change_format,
             )
         self._own.database(None, name=self.database("calendar"))
         load_demo_data({service: self.admin_url(service) for service in SERVICE_DATABASES})

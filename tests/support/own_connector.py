@@ -31,6 +31,7 @@ import psycopg
 from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
+from cdcsync.debezium.change_format import ChangeFormat, with_format
 from cdcsync.debezium.connect_client import ConnectClient, ConnectorNotFound
 from cdcsync.debezium.connector_spec import ConnectorSpec, load_connector_specs, parse_connector_spec
 from cdcsync.debezium.publications import prepare_capture
@@ -165,6 +166,7 @@ class OwnConnectors:
         config: Mapping[str, str] | None = None,
         token: str | None = None,
         notification_topic: str | None = None,
+        change_format: ChangeFormat = ChangeFormat.JSON,
     ) -> OwnConnector:
         """A copy of ``service``'s shipped connector on a new database; see ``own_spec`` for the arguments.
 
@@ -172,7 +174,8 @@ class OwnConnectors:
         The connector is only defined (its file written), not applied: the test applies it.
         """
         token = token or f"cdcsync_own_{uuid.uuid4().hex[:10]}"
-        spec = own_spec(shipped_spec(service), token, notification_topic=notification_topic, config=config)
+        shipped = with_format(shipped_spec(service), change_format)
+        spec = own_spec(shipped, token, notification_topic=notification_topic, config=config)
         self._directory.mkdir(parents=True, exist_ok=True)
         file = self._directory / f"{spec.name}.json"
         file.write_text(json.dumps({"name": spec.name, "config": dict(spec.config)}, indent=2), encoding="utf-8")

@@ -14,7 +14,8 @@ CONFLUENT_MAGIC = 0
 
 @lru_cache(maxsize=4)
 def _deserializer(registry_url: str) -> AvroDeserializer:
-    return AvroDeserializer(SchemaRegistryClient({"url": registry_url}))
+    deserializer: AvroDeserializer = AvroDeserializer(SchemaRegistryClient({"url": registry_url}))
+    return deserializer
 
 
 def readable_value(raw: bytes | None, registry_url: str | None = None, topic: str = "") -> str:
