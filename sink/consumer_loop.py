@@ -49,14 +49,15 @@ from cdcsync.sink.kafka_clients import admin_config, consumer_config, heartbeat_
 from cdcsync.sink.offset_store import OffsetStore
 from cdcsync.sink.reconnect import Outages, Reconnector, RetryPolicy
 from cdcsync.sink.settings import SinkSettings
-from cdcsync.sink.source_tables import SOURCE_TABLES, SourceTable
+from cdcsync.sink.source_tables import SourceTable, routing
 from cdcsync.sink.telemetry import SinkTelemetry
 
 logger = logging.getLogger(__name__)
 
 
 def default_routing() -> dict[str, SourceTable]:
-    return {table.default_topic(): table for table in SOURCE_TABLES}
+    """The shipped connectors' topics (each ``topic.prefix`` the service's name)."""
+    return routing({})
 
 
 @dataclass
@@ -87,7 +88,7 @@ class SinkDaemon:
         policy: RetryPolicy | None = None,
     ) -> None:
         self._settings = settings
-        self._routing = dict(routing or default_routing())
+        self._routing = dict(routing or settings.routing())
         self._offsets = OffsetStore(settings.group_id)
         self._state_file = state_file
         self._policy = policy or RetryPolicy()

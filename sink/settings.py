@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from cdcsync.errors import ConfigError
 from cdcsync.settings import int_setting, positive_int_setting
 from cdcsync.sink.http_address import ListenAddress, parse_listen_address
+from cdcsync.sink.source_tables import SERVICES, SourceTable, routing
+
+# Kafka topic name characters (a connector's topic.prefix begins every change topic's name).
+_TOPIC_PREFIX = re.compile(r"[A-Za-z0-9._-]{1,200}")
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,12 @@ class SinkSettings:
     http: ListenAddress | None = None  # CDCSYNC_SINK_HTTP: /metrics, /livez, /readyz
     ready_max_lag_s: float = 120.0  # CDCSYNC_SINK_READY_MAX_LAG_S: /readyz fails above this lag
     schema_registry: SchemaRegistrySettings | None = None  # for Avro change events; None: JSON only
+    # service -> its connector's topic.prefix (CDCSYNC_TOPIC_PREFIXES); a service not named: its own name
+    topic_prefixes: Mapping[str, str] = field(default_factory=dict)
+
+    def routing(self) -> dict[str, SourceTable]:
+        """The change topics to consume, each with the source table it carries."""
+        return routing(self.topic_prefixes)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SinkSettings:
@@ -108,7 +120,25 @@ class SinkSettings:
             http=_listen_address(env, "CDCSYNC_SINK_HTTP"),
             ready_max_lag_s=positive_int_setting(env, "CDCSYNC_SINK_READY_MAX_LAG_S", 120),
             schema_registry=SchemaRegistrySettings.from_env(env),
+            topic_prefixes=_topic_prefixes(env, "CDCSYNC_TOPIC_PREFIXES"),
         )
+
+
+def _topic_prefixes(env: Mapping[str, str], key: str) -> Mapping[str, str]:
+    """``course=p1,attendance=p2``: the ``topic.prefix`` of each service's connector, when not the service's name."""
+    raw = env.get(key, "").strip()
+    prefixes: dict[str, str] = {}
+    fix = f"set it to service=prefix pairs separated by commas, services: {', '.join(SERVICES)}"
+    for pair in filter(None, (part.strip() for part in raw.split(","))):
+        service, _, prefix = (text.strip() for text in pair.partition("="))
+        if service not in SERVICES:
+            raise ConfigError(key, f"{service!r} is not a service", fix)
+        if not _TOPIC_PREFIX.fullmatch(prefix):
+            raise ConfigError(key, f"{prefix!r} is not a topic prefix for {service}", fix)
+        if service in prefixes:
+            raise ConfigError(key, f"{service} is named twice", fix)
+        prefixes[service] = prefix
+    return MappingProxyType(prefixes)
 
 
 def _listen_address(env: Mapping[str, str], key: str) -> ListenAddress | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
@@ -59,9 +60,13 @@ class SourceTable:
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
+    def topic(self, prefix: str) -> str:
+        """The topic Debezium writes this table's changes to, under the connector's ``topic.prefix``."""
+        return f"{prefix}.public.{self.name}"
+
     def default_topic(self) -> str:
-        """The topic Debezium writes to with ``topic.prefix`` = the service name."""
-        return f"{self.service}.public.{self.name}"
+        """The topic Debezium writes to with ``topic.prefix`` = the service name (the shipped connectors)."""
+        return self.topic(self.service)
 
 
 _ID = Column("id", ColumnType.BIGINT)
@@ -112,3 +117,9 @@ ASSIGNMENTS = SourceTable(
 )
 
 SOURCE_TABLES: tuple[SourceTable, ...] = (COURSES, LECTURES, ENROLLMENTS, ATTENDANCE_WINDOWS, ASSIGNMENTS)
+SERVICES: tuple[str, ...] = tuple(dict.fromkeys(table.service for table in SOURCE_TABLES))
+
+
+def routing(prefixes: Mapping[str, str]) -> dict[str, SourceTable]:
+    """Change topic -> source table, for the connectors' ``topic.prefix`` per service (default: the service)."""
+    return {table.topic(prefixes.get(table.service, table.service)): table for table in SOURCE_TABLES}

@@ -283,6 +283,7 @@ def avro_pipeline(
                 "CDCSYNC_SINK_GROUP": f"{own.id}-sink",  # the group_id below
                 "CDCSYNC_DLQ_TOPIC": own.dead_letter_topic,
                 "SCHEMA_REGISTRY_URL": settings.registry_url,
+                "CDCSYNC_TOPIC_PREFIXES": ",".join(f"{s}={own.prefix(s)}" for s in SERVICE_DATABASES),
             },
             name=TEST_AVRO_SINK,
         )

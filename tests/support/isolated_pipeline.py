@@ -25,7 +25,7 @@ from cdcsync.pipeline.stack.endpoints import SERVICE_DATABASES, StackEndpoints
 from cdcsync.pipeline.targets import Targets
 from cdcsync.sink.consumer_loop import SinkDaemon
 from cdcsync.sink.settings import SinkSettings
-from cdcsync.sink.source_tables import SOURCE_TABLES
+from cdcsync.sink.source_tables import routing as source_routing
 from tests.support.own_connector import OwnConnector, OwnConnectors, delete_topics
 
 
@@ -124,7 +124,7 @@ class IsolatedPipeline:
                 "CDCSYNC_DLQ_TOPIC": self.dead_letter_topic,
             }
         )
-        routing = {f"{self.prefix(t.service)}.public.{t.name}": t for t in SOURCE_TABLES}
+        routing = source_routing({service: self.prefix(service) for service in SERVICE_DATABASES})
         daemon = SinkDaemon(settings, routing)
 
         def run() -> None:
