@@ -29,6 +29,7 @@ _WATCHED = {("calendar", "calendar_entries")} | {(REPLICA_SCHEMA, table.name) fo
 _SHAPE = CalendarShape(courses=20_000, users=2, lectures=2, assignments=1)  # 200k calendar rows
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("changes", [1, 40])
 def test_no_statement_of_a_batch_reads_a_whole_table(fresh_database: str, changes: int) -> None:
     with psycopg.connect(fresh_database, autocommit=True) as conn:
