@@ -19,6 +19,7 @@ changes from different services arrive in.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -73,15 +74,10 @@ class CalendarScope:
         )
 
 
-# Session temp tables, emptied at each commit.
+# The batch's desired calendar rows: a session temp table, emptied at each commit. The scope
+# itself is passed as arrays, so that every statement is planned with the batch's real key
+# counts (a temp table is never analyzed, and the planner then takes it for a large one).
 SCOPE_DDL = (
-    "CREATE TEMP TABLE IF NOT EXISTS scope_courses (course_id bigint PRIMARY KEY) ON COMMIT DELETE ROWS",
-    "CREATE TEMP TABLE IF NOT EXISTS scope_enrollments (course_id bigint, user_id bigint,"
-    " PRIMARY KEY (course_id, user_id)) ON COMMIT DELETE ROWS",
-    "CREATE TEMP TABLE IF NOT EXISTS scope_lectures (lecture_id bigint PRIMARY KEY) ON COMMIT DELETE ROWS",
-    "CREATE TEMP TABLE IF NOT EXISTS scope_windows (window_id bigint PRIMARY KEY) ON COMMIT DELETE ROWS",
-    "CREATE TEMP TABLE IF NOT EXISTS scope_assignments (assignment_id bigint PRIMARY KEY) ON COMMIT DELETE ROWS",
-    "CREATE TEMP TABLE IF NOT EXISTS scope_entry_keys (entry_key text PRIMARY KEY) ON COMMIT DELETE ROWS",
     "CREATE TEMP TABLE IF NOT EXISTS desired_entries (LIKE calendar.calendar_entries) ON COMMIT DELETE ROWS",
     "CREATE UNIQUE INDEX IF NOT EXISTS desired_entries_key ON desired_entries (user_id, entry_key)",
 )
@@ -113,62 +109,62 @@ _ASSIGNMENT_ROWS = """
     JOIN cdcsync.enrollments e ON e.course_id = a.course_id AND NOT e._deleted AND e.status = 'active'
     WHERE NOT a._deleted AND a.published AND {scope}"""
 
-_BY_COURSE = sql.SQL("c.id IN (SELECT course_id FROM scope_courses)")
-_BY_ENROLLMENT = sql.SQL("(e.course_id, e.user_id) IN (SELECT course_id, user_id FROM scope_enrollments)")
+_BY_COURSE = sql.SQL("c.id = ANY(%(courses)s::bigint[])")
+_ENROLLMENT_KEYS = "SELECT * FROM unnest(%(enrolled_courses)s::bigint[], %(enrolled_users)s::bigint[])"
+_BY_ENROLLMENT = sql.SQL(f"(e.course_id, e.user_id) IN ({_ENROLLMENT_KEYS})")
 
-# Each block selects through one scope, so every one is an index-driven semi-join.
+# One block per kind and scope, each an index-driven semi-join from its scope's keys;
+# a block whose scope the batch leaves empty is left out of the statement.
 _DESIRED_BLOCKS = (
-    (_LECTURE_ROWS, _BY_COURSE),
-    (_LECTURE_ROWS, _BY_ENROLLMENT),
-    (_LECTURE_ROWS, sql.SQL("l.id IN (SELECT lecture_id FROM scope_lectures)")),
-    (_ATTENDANCE_ROWS, _BY_COURSE),
-    (_ATTENDANCE_ROWS, _BY_ENROLLMENT),
-    (_ATTENDANCE_ROWS, sql.SQL("w.id IN (SELECT window_id FROM scope_windows)")),
-    (_ASSIGNMENT_ROWS, _BY_COURSE),
-    (_ASSIGNMENT_ROWS, _BY_ENROLLMENT),
-    (_ASSIGNMENT_ROWS, sql.SQL("a.id IN (SELECT assignment_id FROM scope_assignments)")),
+    ("courses", _LECTURE_ROWS, _BY_COURSE),
+    ("enrollments", _LECTURE_ROWS, _BY_ENROLLMENT),
+    ("lectures", _LECTURE_ROWS, sql.SQL("l.id = ANY(%(lectures)s::bigint[])")),
+    ("courses", _ATTENDANCE_ROWS, _BY_COURSE),
+    ("enrollments", _ATTENDANCE_ROWS, _BY_ENROLLMENT),
+    ("windows", _ATTENDANCE_ROWS, sql.SQL("w.id = ANY(%(windows)s::bigint[])")),
+    ("courses", _ASSIGNMENT_ROWS, _BY_COURSE),
+    ("enrollments", _ASSIGNMENT_ROWS, _BY_ENROLLMENT),
+    ("assignments", _ASSIGNMENT_ROWS, sql.SQL("a.id = ANY(%(assignments)s::bigint[])")),
 )
 
 # What the rule SELECTs above yield, in their order: the rule columns, then the source commit time.
 _DERIVED = (*RULE_COLUMNS, SOURCE_COMMITTED_AT)
-_FILL_DESIRED = sql.SQL(
-    "INSERT INTO desired_entries ({columns}, {synced_at}) SELECT *, now() FROM ({rules}) AS rules"
-).format(
-    columns=column_list(_DERIVED),
-    synced_at=SYNCED_AT.identifier,
-    rules=sql.SQL(" UNION ").join(sql.SQL(rows).format(scope=scope) for rows, scope in _DESIRED_BLOCKS),
-)
+
+
+@functools.cache
+def _fill_desired(scopes: frozenset[str]) -> sql.Composed:
+    """The INSERT of the desired rows of the given (non-empty) scopes."""
+    return sql.SQL(
+        "INSERT INTO desired_entries ({columns}, {synced_at}) SELECT *, now() FROM ({rules}) AS rules"
+    ).format(
+        columns=column_list(_DERIVED),
+        synced_at=SYNCED_AT.identifier,
+        rules=sql.SQL(" UNION ").join(
+            sql.SQL(rows).format(scope=scope) for name, rows, scope in _DESIRED_BLOCKS if name in scopes
+        ),
+    )
+
 
 # Every calendar row has a course: all courses known to the replica or the calendar cover them all.
-_ALL_COURSES = """
-    INSERT INTO scope_courses (course_id)
-    SELECT id FROM cdcsync.courses UNION SELECT course_id FROM calendar.calendar_entries
-    ON CONFLICT DO NOTHING"""
+_ALL_COURSES = "SELECT id FROM cdcsync.courses UNION SELECT DISTINCT course_id FROM calendar.calendar_entries"
 
-_EXPAND_WINDOWS_OF_LECTURES = """
-    INSERT INTO scope_windows (window_id)
-    SELECT w.id FROM cdcsync.attendance_windows w
-    WHERE w.lecture_id IN (SELECT lecture_id FROM scope_lectures) AND NOT w._deleted
-    ON CONFLICT DO NOTHING"""
-
-_FILL_ENTRY_KEYS = """
-    INSERT INTO scope_entry_keys (entry_key)
-    SELECT 'lecture:' || lecture_id FROM scope_lectures
-    UNION ALL SELECT 'attendance:' || window_id FROM scope_windows
-    UNION ALL SELECT 'assignment:' || assignment_id FROM scope_assignments"""
-
-# Three deletes instead of one OR, so each uses its own index.
-_DELETES = tuple(
-    sql.SQL(
-        "DELETE FROM calendar.calendar_entries ce USING {scope} s WHERE {match} AND NOT EXISTS"
-        " (SELECT 1 FROM desired_entries d WHERE d.user_id = ce.user_id AND d.entry_key = ce.entry_key)"
-    ).format(scope=sql.Identifier(scope), match=sql.SQL(match))
-    for scope, match in (
-        ("scope_courses", "ce.course_id = s.course_id"),
-        ("scope_enrollments", "ce.course_id = s.course_id AND ce.user_id = s.user_id"),
-        ("scope_entry_keys", "ce.entry_key = s.entry_key"),
-    )
+# The lectures' windows: their attendance entries show the lecture's values.
+_WINDOWS_OF_LECTURES = (
+    "SELECT id FROM cdcsync.attendance_windows WHERE lecture_id = ANY(%(lectures)s::bigint[]) AND NOT _deleted"
 )
+
+# One delete per scope, so each uses its own index; those of empty scopes are not run.
+_DELETES = {
+    scope: sql.SQL(
+        "DELETE FROM calendar.calendar_entries ce WHERE {match} AND NOT EXISTS"
+        " (SELECT 1 FROM desired_entries d WHERE d.user_id = ce.user_id AND d.entry_key = ce.entry_key)"
+    ).format(match=sql.SQL(match))
+    for scope, match in (
+        ("courses", "ce.course_id = ANY(%(courses)s::bigint[])"),
+        ("enrollments", f"(ce.course_id, ce.user_id) IN ({_ENROLLMENT_KEYS})"),
+        ("entry_keys", "ce.entry_key = ANY(%(entry_keys)s::text[])"),
+    )
+}
 
 _UPDATED = tuple(column for column in CALENDAR_COLUMNS if column.name not in KEY_COLUMN_NAMES)
 _COMPARED = tuple(column for column in _DERIVED if column.name not in KEY_COLUMN_NAMES)
@@ -195,34 +191,50 @@ class CalendarDelta:
     deleted: int
 
 
-def _copy_ids(cur: Cursor[tuple[object, ...]], table: str, columns: tuple[str, ...], rows: frozenset[object]) -> None:
-    if not rows:
-        return
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
-    with cur.copy(statement) as copy:
-        for row in rows:
-            copy.write_row(row if isinstance(row, tuple) else (row,))
+_SCOPES = ("courses", "lectures", "windows", "assignments", "entry_keys")
+
+
+def _scope_parameters(cur: Cursor[tuple[object, ...]], scope: CalendarScope) -> dict[str, list[int] | list[str]]:
+    """The scope's keys as the statements' array parameters."""
+    courses = set(scope.course_ids)
+    if scope.everything:
+        cur.execute(_ALL_COURSES)
+        courses.update(int(str(row[0])) for row in cur.fetchall())
+    windows = set(scope.window_ids)
+    if scope.lecture_ids:
+        cur.execute(_WINDOWS_OF_LECTURES, {"lectures": sorted(scope.lecture_ids)})
+        windows.update(int(str(row[0])) for row in cur.fetchall())
+    enrollments = sorted(scope.enrollments)
+    return {
+        "courses": sorted(courses),
+        "enrolled_courses": [course for course, _ in enrollments],
+        "enrolled_users": [user for _, user in enrollments],
+        "lectures": sorted(scope.lecture_ids),
+        "windows": sorted(windows),
+        "assignments": sorted(scope.assignment_ids),
+        "entry_keys": [
+            *(f"lecture:{i}" for i in sorted(scope.lecture_ids)),
+            *(f"attendance:{i}" for i in sorted(windows)),
+            *(f"assignment:{i}" for i in sorted(scope.assignment_ids)),
+        ],
+    }
 
 
 def recompute_calendar(cur: Cursor[tuple[object, ...]], scope: CalendarScope) -> CalendarDelta:
     """Make the calendar rows in ``scope`` equal to the rules on the replica. Runs in the caller's transaction."""
     if scope.is_empty:
         return CalendarDelta(0, 0)
-    _copy_ids(cur, "scope_courses", ("course_id",), frozenset(scope.course_ids))
-    if scope.everything:
-        cur.execute(_ALL_COURSES)
-    _copy_ids(cur, "scope_enrollments", ("course_id", "user_id"), frozenset(scope.enrollments))
-    _copy_ids(cur, "scope_lectures", ("lecture_id",), frozenset(scope.lecture_ids))
-    _copy_ids(cur, "scope_windows", ("window_id",), frozenset(scope.window_ids))
-    _copy_ids(cur, "scope_assignments", ("assignment_id",), frozenset(scope.assignment_ids))
-    cur.execute(_EXPAND_WINDOWS_OF_LECTURES)
-    cur.execute(_FILL_ENTRY_KEYS)
-    cur.execute(_FILL_DESIRED)
+    parameters = _scope_parameters(cur, scope)
+    present = frozenset(name for name in _SCOPES if parameters[name]) | (
+        {"enrollments"} if scope.enrollments else frozenset()
+    )
+    if not present:  # a truncate, and no course anywhere: no calendar row to compute
+        return CalendarDelta(0, 0)
+    cur.execute(_fill_desired(present), parameters)
     deleted = 0
-    for statement in _DELETES:
-        cur.execute(statement)
-        deleted += cur.rowcount
+    for name, statement in _DELETES.items():
+        if name in present:
+            cur.execute(statement, parameters)
+            deleted += cur.rowcount
     cur.execute(_UPSERT)
     return CalendarDelta(upserted=cur.rowcount, deleted=deleted)

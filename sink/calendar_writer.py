@@ -50,6 +50,9 @@ class CalendarWriter:
 
     def _prepare_session(self) -> None:
         with self._conn.cursor() as cur:
+            # psycopg prepares a statement run five times; PostgreSQL may then keep one generic
+            # plan for it, made without the batch's arrays. Plan each batch with its own keys.
+            cur.execute("SET plan_cache_mode = force_custom_plan")
             for table in SOURCE_TABLES:
                 cur.execute(staging_ddl(table))
             for statement in SCOPE_DDL:

@@ -31,6 +31,7 @@ from pathlib import Path
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from cdcsync.sink.avro_changes import AvroChanges
+from cdcsync.sink.batch_consumer import consume_batch
 from cdcsync.sink.calendar_database import CalendarDatabase
 from cdcsync.sink.calendar_writer import BatchResult
 from cdcsync.sink.consumed_batch import collect_batch
@@ -145,6 +146,7 @@ KAFKA = KafkaUnavailable.dependency
 REGISTRY = SchemaRegistryUnavailable.dependency
 _PROBE_EVERY_S = 2.0  # how often a broker outage is probed for its end
 _IDLE_CHECK_EVERY_S = 5.0  # how often an idle sink checks its calendar connection
+_IDLE_WAIT_S = 0.2  # how long one consume waits while nothing comes (never while data is there)
 
 
 class _Session:
@@ -195,8 +197,7 @@ class _Session:
 
     def step(self, consumer: Consumer) -> tuple[BatchResult, int] | None:
         """Consume and apply one batch; None if there was nothing to apply (or it must be read again)."""
-        settings = self._settings
-        messages = consumer.consume(settings.batch_max_messages, settings.batch_max_wait_ms / 1000)
+        messages = consume_batch(consumer, self._settings, _IDLE_WAIT_S)
         try:
             batch, letters, message_errors = collect_batch(messages, self._routing, self._avro)
         except SchemaRegistryUnavailable as exc:

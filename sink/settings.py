@@ -73,8 +73,9 @@ class SinkSettings:
     group_id: str
     dead_letter_topic: str
     dead_letter_retention_ms: int  # -1: kept forever (dlq replay needs the letters)
-    batch_max_messages: int
-    batch_max_wait_ms: int
+    batch_max_messages: int  # CDCSYNC_SINK_BATCH_MAX: a batch closes at this many messages
+    batch_max_wait_ms: int  # CDCSYNC_SINK_BATCH_WAIT_MS: ... or this long after its first message
+    linger_ms: int = 2  # CDCSYNC_SINK_LINGER_MS: under load, how long one top-up of a batch waits
     http: ListenAddress | None = None  # CDCSYNC_SINK_HTTP: /metrics, /livez, /readyz
     ready_max_lag_s: float = 120.0  # CDCSYNC_SINK_READY_MAX_LAG_S: /readyz fails above this lag
     schema_registry: SchemaRegistrySettings | None = None  # for Avro change events; None: JSON only
@@ -116,7 +117,8 @@ class SinkSettings:
                 fix="set it to -1 (keep dead letters forever) or a number of milliseconds",
             ),
             batch_max_messages=positive_int_setting(env, "CDCSYNC_SINK_BATCH_MAX", 5000),
-            batch_max_wait_ms=positive_int_setting(env, "CDCSYNC_SINK_BATCH_WAIT_MS", 200),
+            batch_max_wait_ms=positive_int_setting(env, "CDCSYNC_SINK_BATCH_WAIT_MS", 20),
+            linger_ms=positive_int_setting(env, "CDCSYNC_SINK_LINGER_MS", 2),
             http=_listen_address(env, "CDCSYNC_SINK_HTTP"),
             ready_max_lag_s=positive_int_setting(env, "CDCSYNC_SINK_READY_MAX_LAG_S", 120),
             schema_registry=SchemaRegistrySettings.from_env(env),

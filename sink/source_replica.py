@@ -95,7 +95,7 @@ def _staging_row(table: SourceTable, event: ChangeEvent) -> tuple[object, ...]:
 
 
 def stage_changes(cur: Cursor[tuple[object, ...]], table: SourceTable, events: Iterable[ChangeEvent]) -> None:
-    """COPY the batch's changes of ``table`` into its staging table."""
+    """COPY the batch's changes of ``table`` into its staging table, and analyze it."""
     columns = _staging_columns(table)
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         staging_table(table), sql.SQL(", ").join(map(sql.Identifier, columns))
@@ -103,6 +103,9 @@ def stage_changes(cur: Cursor[tuple[object, ...]], table: SourceTable, events: I
     with cur.copy(statement) as copy:
         for event in events:
             copy.write_row(_staging_row(table, event))
+    # A temp table is never analyzed by autovacuum: without statistics the planner takes it for a
+    # large one and hashes the whole replica table instead of probing its primary key per change.
+    cur.execute(sql.SQL("ANALYZE {}").format(staging_table(table)))
 
 
 def apply_staged_changes(cur: Cursor[tuple[object, ...]], table: SourceTable) -> int:

@@ -62,6 +62,9 @@ def worker_properties(settings: StackSettings, plugin_path: Path) -> dict[str, s
         # heartbeat's included) by at most that. compose sets the same.
         "offset.flush.interval.ms": 10000,
         "topic.creation.enable": True,
+        # Connectors may set their own producer's settings (producer.override.linger.ms, for
+        # latency); the default policy differs across Connect versions, so it is said here.
+        "connector.client.config.override.policy": "All",
     }
 
 
