@@ -42,6 +42,7 @@ HEALTH_PATH = "/health/ready"
 NARAYANA_PROCESS_ID = "CoreEnvironmentBean.processImplementationClassName"
 UUID_PROCESS_ID = "com.arjuna.ats.internal.arjuna.utils.UuidProcessId"
 CCOMPAT_PATH = "/apis/ccompat/v7"
+COMPATIBILITY = "BACKWARD"  # the global compatibility rule
 DATABASE_NAME = "registry_db"
 
 
@@ -102,11 +103,14 @@ class RegistryArtifacts:
 
 def registry_properties(settings: StackSettings) -> dict[str, str | int | bool]:
     """``application.properties`` of the registry: loopback only, on the stack's registry port, its
-    H2 database in files under ``<home>/registry/data`` (the distribution's default is in memory)."""
+    H2 database in files under ``<home>/registry/data`` (the distribution's default is in memory), and
+    BACKWARD compatibility as the global rule (a new schema of a subject must read what the previous
+    one wrote, Confluent's default), so an incompatible source change stops at the registry."""
     return {
         "quarkus.http.host": settings.host,
         "quarkus.http.port": settings.registry_port,
         "quarkus.datasource.jdbc.url": f"jdbc:h2:file:{settings.registry_data_dir / DATABASE_NAME}",
+        "registry.rules.global.compatibility": COMPATIBILITY,
     }
 
 

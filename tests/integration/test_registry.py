@@ -109,3 +109,38 @@ def test_schemas_and_their_ids_survive_a_restart(registry: tuple[StackSettings, 
     widened = {**SCHEMA, "fields": [*SCHEMA["fields"], room]}
     assert _register(url, f"cdcsync-test-{uuid.uuid4().hex[:8]}-value", widened) != first
     assert _register(url, subject, SCHEMA) == first
+
+
+def _record(*fields: Mapping[str, object]) -> dict[str, object]:
+    return {"type": "record", "name": "Value", "namespace": "cdcsync.test", "fields": list(fields)}
+
+
+ID: Mapping[str, object] = {"name": "id", "type": "long"}
+SCORE_6_2: Mapping[str, object] = {
+    "name": "score",
+    "type": {"type": "bytes", "logicalType": "decimal", "precision": 6, "scale": 2},
+}
+SCORE_8_2: Mapping[str, object] = {
+    "name": "score",
+    "type": {"type": "bytes", "logicalType": "decimal", "precision": 8, "scale": 2},
+}
+NULLABLE_URL: Mapping[str, object] = {"name": "url", "type": ["null", "string"], "default": None}
+REQUIRED_ROOM: Mapping[str, object] = {"name": "room", "type": "string"}
+
+
+def test_the_global_backward_rule_passes_added_nullable_and_widened_and_refuses_a_required_field(
+    registry: tuple[StackSettings, LocalRegistry],
+) -> None:
+    url = registry[0].registry_url
+    subject = f"cdcsync-test-{uuid.uuid4().hex[:8]}-value"
+
+    def post(schema: dict[str, object]) -> requests.Response:
+        body = {"schemaType": "AVRO", "schema": json.dumps(schema)}
+        return requests.post(f"{url}/subjects/{subject}/versions", json=body, headers={"Content-Type": JSON_TYPE})
+
+    assert post(_record(ID, SCORE_6_2)).status_code == 200
+    added_and_widened = post(_record(ID, SCORE_8_2, NULLABLE_URL))
+    assert added_and_widened.status_code == 200, added_and_widened.text
+    refused = post(_record(ID, SCORE_8_2, NULLABLE_URL, REQUIRED_ROOM))
+    assert refused.status_code == 409, refused.text
+    assert "Incompatible" in refused.text and "room" in refused.text

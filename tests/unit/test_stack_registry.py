@@ -74,6 +74,7 @@ def test_registry_config_binds_loopback_on_its_port(tmp_path: Path) -> None:
     assert props["quarkus.http.port"] == 25005
     # Schemas and ids outlive the process: H2 in files under the home, not the distribution's in-memory default.
     assert props["quarkus.datasource.jdbc.url"] == f"jdbc:h2:file:{tmp_path}/registry/data/registry_db"
+    assert props["registry.rules.global.compatibility"] == "BACKWARD"
     part = LocalRegistry(_settings(tmp_path))
     # Quarkus reads config/application.properties from its working directory, the part's directory.
     assert part.config_file == tmp_path / "registry" / "config" / "application.properties"
