@@ -9,6 +9,10 @@ A peer's life in one run: ``start`` -> ``wait_ready`` (its initial load is compl
 drives changes and polls ``visible_query`` in the target database -> ``stop``. ``rss_bytes`` is
 sampled by the bench while the peer works; ``stats`` goes into the JSON as it is.
 
+Each peer other than cdcsync is a module under ``cdcsync.pipeline.bench.peers`` named in ``PEER_MODULES``;
+it defines ``make_peer() -> Peer``. The bench imports it by name: a module missing from the build is
+reported as such, like any peer that cannot run.
+
 A peer that cannot run here raises ``PeerUnavailable`` (from any method) with the exact reason; the
 bench reports that reason in the table and the JSON instead of numbers.
 """
@@ -23,6 +27,12 @@ from typing import Any, Protocol
 from psycopg import sql
 
 from cdcsync.pipeline.settings import StackSettings
+
+# The peers beside cdcsync: the name the bench's --peers option takes -> the module that defines ``make_peer``.
+PEER_MODULES: Mapping[str, str] = {
+    "debezium-jdbc": "cdcsync.pipeline.bench.peers.debezium_jdbc",
+    "flink-sql": "cdcsync.pipeline.bench.peers.flink_sql",
+}
 
 
 class PeerUnavailable(Exception):
