@@ -95,7 +95,7 @@ class Peer(Protocol):
     def wait_ready(self, timeout: float) -> None:
         """Block until the initial load is complete (every source row reflected); TimeoutError past ``timeout``."""
 
-    def visible_query(self) -> sql.Composable:
+    def visible_query(self) -> sql.SQL | sql.Composed:
         """A query on the target database with two placeholders, ``%(lecture_id)s`` and ``%(title)s``, that
         returns a row once the lecture's new title is visible there (the probe polls it)."""
 
