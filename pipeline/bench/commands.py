@@ -94,7 +94,7 @@ def run(  # noqa: PLR0917 - click passes every option positionally
             duration_s=seconds_per_rate or (3.0 if smoke else 30.0),
             probe_interval_s=probe_interval,
             probe_timeout_s=probe_timeout,
-            drain_timeout_s=600.0,
+            drain_timeout_s=180.0,
         ),
         backlog_changes=backlog_changes if backlog_changes is not None else (200 if smoke else 200_000),
         peers=selected,

@@ -114,7 +114,8 @@ def measure_freshness(
     peer: Peer, ctx: PeerContext, shape: Shape, plan: FreshnessPlan, say: Say
 ) -> list[dict[str, Any]]:
     """One result per rate: the load achieved, commit-to-visible p50/p95/p99/max, and for cdcsync the stages."""
-    results = []
+    results: list[dict[str, Any]] = []
+    undrained: float | None = None  # a rate the peer had not drained: higher ones are not run
     lectures = itertools.cycle(probe_lectures(shape))
     cdcsync = peer if isinstance(peer, CdcsyncPeer) else None
     lecture_topic = ctx.topic("lectures")
@@ -124,6 +125,11 @@ def measure_freshness(
         psycopg.connect(ctx.target_url, autocommit=True) as target,
     ):
         for rate in plan.rates:
+            if undrained is not None:
+                reason = f"not run: {peer.name} had not drained {undrained:g}/s {plan.drain_timeout_s:g}s after it"
+                results.append({"rate_per_s": rate, "skipped": reason})
+                say(f"  {peer.name} at {rate:g}/s: {reason}")
+                continue
             stages = _Stages()
             if cdcsync is not None:
                 stages.receive_before = dict(cdcsync.metrics().get(f"{RECEIVE_DELAY}_bucket", {}))
@@ -144,6 +150,7 @@ def measure_freshness(
             if cdcsync is not None:
                 stages.receive_after = dict(cdcsync.metrics().get(f"{RECEIVE_DELAY}_bucket", {}))
             drain = probe.once(next(lectures), plan.drain_timeout_s)
+            undrained = rate if drain.latency_s is None else None
             entry: dict[str, Any] = {
                 "rate_per_s": rate,
                 "achieved_rate_per_s": round(load.achieved_rate, 1),

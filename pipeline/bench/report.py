@@ -43,8 +43,8 @@ def render_table(result: dict[str, Any]) -> str:
         fresh = []
         for rate in rates:
             f = by_rate.get(rate)
-            if f is None:
-                fresh.append("-")
+            if f is None or "skipped" in f:
+                fresh.append("-" if f is None else "not run")
                 continue
             s = f["commit_to_visible_s"]
             late = f" ({f['timeouts']} > {f['probe_timeout_s']:g}s)" if f["timeouts"] else ""
@@ -79,7 +79,7 @@ def render_stages(result: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for peer in result["peers"]:
         for f in peer.get("freshness", []):
-            stages = f.get("stages")
+            stages = f.get("stages") if "skipped" not in f else None
             if not stages:
                 continue
 

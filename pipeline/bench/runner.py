@@ -111,7 +111,7 @@ def _run_peer(
         return {
             **entry,
             "status": "skipped",
-            "reason": "skipped in --smoke mode: the peers' JVMs take minutes to start",
+            "reason": "--smoke runs cdcsync only: a peer's JVM alone takes minutes to start",
         }
     peer: Peer | None = None
     try:
