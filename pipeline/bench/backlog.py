@@ -97,6 +97,18 @@ def _assigned(peer: CdcsyncPeer) -> bool:
         return False
 
 
+def _copy_indexes(conn: psycopg.Connection[Any]) -> None:
+    """The calendar's indexes (primary key included, as a unique index) on its copy, built after the copy's rows
+    went in: faster than maintaining them row by row, and the same indexes in the end."""
+    definitions = conn.execute(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = 'calendar' AND tablename = 'calendar_entries'"
+    ).fetchall()
+    for (definition,) in definitions:
+        copied = str(definition).replace(" ON calendar.calendar_entries ", " ON calendar.bench_ceiling ", 1)
+        copied = copied.replace("INDEX calendar_entries", "INDEX bench_ceiling", 1)
+        conn.execute(sql.SQL(copied))  # PostgreSQL's own definition, with the names swapped
+
+
 def _ceilings(target_url: str, since: object) -> dict[str, dict[str, Any]]:
     columns = column_list(CALENDAR_COLUMNS)
     keys = sql.SQL(", ").join(sql.Identifier(name) for name in KEY_COLUMN_NAMES)
@@ -112,8 +124,8 @@ def _ceilings(target_url: str, since: object) -> dict[str, dict[str, Any]]:
         conn.execute(
             sql.SQL("CREATE TABLE {} AS SELECT * FROM {} WHERE synced_at >= %s").format(_STAGED, _ENTRIES), (since,)
         )
-        conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(_CEILING, _ENTRIES))
-        conn.execute(sql.SQL("INSERT INTO {} SELECT * FROM {}").format(_CEILING, _ENTRIES))
+        conn.execute(sql.SQL("CREATE TABLE {} AS SELECT * FROM {}").format(_CEILING, _ENTRIES))
+        _copy_indexes(conn)
         conn.execute(sql.SQL("ANALYZE {}").format(_CEILING))
         conn.execute(sql.SQL("ANALYZE {}").format(_STAGED))
         staged = conn.execute(sql.SQL("SELECT {} FROM {}").format(columns, _STAGED)).fetchall()
