@@ -130,7 +130,7 @@ class CdcsyncPeer:
         ends = end_offsets(self.ctx.kafka_bootstrap, [t.topic for t in self.ctx.topics])
         wait_until(lambda: self.caught_up(ends), timeout, "the cdcsync sink to apply the initial snapshot")
 
-    def visible_query(self) -> sql.SQL:
+    def visible_query(self) -> sql.Composable:
         return sql.SQL(
             "SELECT 1 FROM calendar.calendar_entries"
             " WHERE entry_key = 'lecture:' || %(lecture_id)s::text AND title = %(title)s LIMIT 1"

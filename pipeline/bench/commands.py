@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from cdcsync.pipeline.bench.freshness import FreshnessPlan
-from cdcsync.pipeline.bench.peer import PEER_MODULES
+from cdcsync.pipeline.bench.peer import PEER_CLASSES
 from cdcsync.pipeline.bench.report import render_stages, render_table, write_json
 from cdcsync.pipeline.bench.runner import BenchPlan, peer_names, run_bench
 from cdcsync.pipeline.cli_options import say_target
@@ -50,8 +50,8 @@ def bench() -> None:
 @click.option(
     "--peers",
     "peers",
-    default=",".join(PEER_MODULES),
-    help=f"Peers beside cdcsync, comma-separated, from: {', '.join(PEER_MODULES)}; empty for none.",
+    default=",".join(PEER_CLASSES),
+    help=f"Peers beside cdcsync, comma-separated, from: {', '.join(PEER_CLASSES)}; empty for none.",
 )
 @click.option(
     "--json",

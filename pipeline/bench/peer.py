@@ -9,8 +9,8 @@ A peer's life in one run: ``start`` -> ``wait_ready`` (its initial load is compl
 drives changes and polls ``visible_query`` in the target database -> ``stop``. ``rss_bytes`` is
 sampled by the bench while the peer works; ``stats`` goes into the JSON as it is.
 
-Each peer other than cdcsync is a module under ``cdcsync.pipeline.bench.peers`` named in ``PEER_MODULES``;
-it defines ``make_peer() -> Peer``. The bench imports it by name: a module missing from the build is
+Each peer other than cdcsync is a class in a module under ``cdcsync.pipeline.bench.peers``, named in
+``PEER_CLASSES`` and made with no arguments. The bench imports it by name: one missing from the build is
 reported as such, like any peer that cannot run.
 
 A peer that cannot run here raises ``PeerUnavailable`` (from any method) with the exact reason; the
@@ -28,10 +28,11 @@ from psycopg import sql
 
 from cdcsync.pipeline.settings import StackSettings
 
-# The peers beside cdcsync: the name the bench's --peers option takes -> the module that defines ``make_peer``.
-PEER_MODULES: Mapping[str, str] = {
-    "debezium-jdbc": "cdcsync.pipeline.bench.peers.debezium_jdbc",
-    "flink-sql": "cdcsync.pipeline.bench.peers.flink_sql",
+# The peers beside cdcsync: the name the bench's --peers option takes -> "module:class" of a Peer made with no
+# arguments.
+PEER_CLASSES: Mapping[str, str] = {
+    "debezium-jdbc": "cdcsync.pipeline.bench.peers.jdbc_sink:JdbcSinkPeer",
+    "flink-sql": "cdcsync.pipeline.bench.peers.flink_sql:FlinkSqlPeer",
 }
 
 
@@ -60,7 +61,7 @@ class PeerContext:
     - ``source_urls``: service -> libpq URL of the bench's source database (as the admin role,
       which may create replication slots and publications);
     - ``source_databases``: service -> database name (for CDC connectors that name a database);
-    - ``topics``: the five change topics (JSON, Debezium envelope, schemas enabled);
+    - ``topics``: the five change topics (JsonConverter with ``schemas.enable=true``, keys and values);
     - ``kafka_bootstrap`` / ``connect_url``: the stack's Kafka and Kafka Connect;
     - ``target_url``: libpq URL of an empty database of the peer's own, as the admin role;
     - ``target_database``: its name;
@@ -95,7 +96,7 @@ class Peer(Protocol):
     def wait_ready(self, timeout: float) -> None:
         """Block until the initial load is complete (every source row reflected); TimeoutError past ``timeout``."""
 
-    def visible_query(self) -> sql.SQL | sql.Composed:
+    def visible_query(self) -> sql.Composable:
         """A query on the target database with two placeholders, ``%(lecture_id)s`` and ``%(title)s``, that
         returns a row once the lecture's new title is visible there (the probe polls it)."""
 

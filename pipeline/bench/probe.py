@@ -37,10 +37,10 @@ class ProbeResult:
 class Probe:
     """Renames lectures in the course database and waits for each new title in a peer's target."""
 
-    def __init__(self, course_url: str, target_url: str, visible: sql.SQL | sql.Composed, run_id: str) -> None:
+    def __init__(self, course_url: str, target_url: str, visible: sql.Composable, run_id: str) -> None:
         self._course = psycopg.connect(course_url, autocommit=True, application_name="cdcsync-bench-probe")
         self._target = psycopg.connect(target_url, autocommit=True, application_name="cdcsync-bench-probe")
-        self._visible = visible
+        self._visible = sql.Composed([visible])
         self._run_id = run_id
         self._count = 0
 

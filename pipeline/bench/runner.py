@@ -24,7 +24,7 @@ from cdcsync.pipeline.bench.backlog import measure_backlog
 from cdcsync.pipeline.bench.cdcsync_peer import CdcsyncPeer
 from cdcsync.pipeline.bench.freshness import FreshnessPlan, measure_freshness
 from cdcsync.pipeline.bench.initial_load import measure_initial_load
-from cdcsync.pipeline.bench.peer import PEER_MODULES, Peer, PeerContext, PeerUnavailable
+from cdcsync.pipeline.bench.peer import PEER_CLASSES, Peer, PeerContext, PeerUnavailable
 from cdcsync.pipeline.bench.sources import BenchSources
 from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.stack.local_stack import LocalStack
@@ -37,7 +37,7 @@ class BenchPlan:
     source_rows: int
     freshness: FreshnessPlan
     backlog_changes: int
-    peers: tuple[str, ...]  # names from PEER_MODULES, beside cdcsync
+    peers: tuple[str, ...]  # names from PEER_CLASSES, beside cdcsync
     smoke: bool
     workdir: Path
     load_timeout_s: float = 1800.0
@@ -57,12 +57,15 @@ def machine() -> dict[str, Any]:
 
 def load_peer(name: str) -> Peer:
     """The peer ``name`` from its module; PeerUnavailable if the module is not in this build."""
-    module_name = PEER_MODULES[name]
+    module_name, _, class_name = PEER_CLASSES[name].partition(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         raise PeerUnavailable(f"not in this build: module {module_name} not found ({exc.name})") from None
-    peer: Peer = module.make_peer()
+    make = getattr(module, class_name, None)
+    if make is None:
+        raise PeerUnavailable(f"not in this build: {module_name} has no {class_name}")
+    peer: Peer = make()
     return peer
 
 
@@ -180,7 +183,7 @@ def _plan_json(plan: BenchPlan) -> dict[str, Any]:
 
 
 def peer_names(selected: Sequence[str]) -> tuple[str, ...]:
-    unknown = sorted(set(selected) - set(PEER_MODULES))
+    unknown = sorted(set(selected) - set(PEER_CLASSES))
     if unknown:
-        raise ValueError(f"unknown peer(s) {', '.join(unknown)}; expected some of {', '.join(PEER_MODULES)}")
+        raise ValueError(f"unknown peer(s) {', '.join(unknown)}; expected some of {', '.join(PEER_CLASSES)}")
     return tuple(selected)

@@ -2,8 +2,8 @@
 
 Everything is named after the run (``bench_<id>_<service>``), so a bench never touches the shipped
 connectors, the demo's databases or another run: connectors (derived from the shipped ones, the same
-settings), their slots, publications and change topics, and one empty target database per peer.
-``remove`` deletes all of it.
+settings, but with the schemas in the records), their slots, publications and change topics, and one
+empty target database per peer. ``remove`` deletes all of it.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from cdcsync.pipeline.stack.own_connectors import create_database, delete_topics
 from cdcsync.pipeline.stack.processes import wait_until
 
 Say = Callable[[str], None]
+# The records carry their schemas, which the Debezium JDBC sink needs; the cdcsync sink reads either form.
+WITH_SCHEMAS = {"key.converter.schemas.enable": "true", "value.converter.schemas.enable": "true"}
 
 
 def end_offsets(bootstrap_servers: str, topics: Iterable[str]) -> dict[str, int]:
@@ -93,7 +95,9 @@ class BenchSources:
         say(f"sources: {shape.source_rows:,} rows written in {seconds:.1f}s ({shape.courses:,} courses)")
         for service in SERVICE_DATABASES:
             token = self.database(service)
-            spec = own_spec(shipped_spec(service), token, notification_topic=f"{token}.notifications")
+            spec = own_spec(
+                shipped_spec(service), token, notification_topic=f"{token}.notifications", config=WITH_SCHEMAS
+            )
             prepare_capture(self.url(service), spec, DEBEZIUM_ROLE)
             self._specs[service] = spec
         with ConnectClient(self.stack.connect_url) as client:

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from cdcsync.pipeline.bench.dataset import Shape
-from cdcsync.pipeline.bench.peer import PEER_MODULES
+from cdcsync.pipeline.bench.peer import PEER_CLASSES
 from cdcsync.pipeline.stack.endpoints import StackEndpoints
 from tests.conftest import _TestStack
 
@@ -35,7 +35,7 @@ def test_bench_smoke_writes_every_peer(test_stack: _TestStack, tmp_path: Path) -
     result = json.loads(out.read_text(encoding="utf-8"))
 
     peers = {peer["name"]: peer for peer in result["peers"]}
-    assert len(result["peers"]) == 1 + len(PEER_MODULES)
+    assert len(result["peers"]) == 1 + len(PEER_CLASSES)
     for peer in result["peers"]:
         assert peer["status"] == "measured" or peer["reason"], peer
         if peer["status"] != "measured":
