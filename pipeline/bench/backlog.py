@@ -31,6 +31,7 @@ from cdcsync.sink.calendar_columns import CALENDAR_COLUMNS, KEY_COLUMN_NAMES, co
 from cdcsync.sink.metrics import ASSIGNED
 
 Say = Callable[[str], None]
+_CATCH_UP_S = 300.0  # to finish what the freshness runs left, before the backlog starts
 _CHUNK = 1_000  # changes per source transaction while writing the backlog
 _STAGED = sql.Identifier("calendar", "bench_backlog_rows")
 _CEILING = sql.Identifier("calendar", "bench_ceiling")
@@ -40,7 +41,7 @@ _ENTRIES = sql.Identifier("calendar", "calendar_entries")
 def measure_backlog(
     peer: CdcsyncPeer, sources: BenchSources, shape: Shape, *, changes: int, timeout: float, say: Say
 ) -> dict[str, Any]:
-    wait_until(lambda: peer.caught_up(sources.end_offsets()), timeout, "the sink to catch up before the backlog")
+    wait_until(lambda: peer.caught_up(sources.end_offsets()), _CATCH_UP_S, "the sink to catch up before the backlog")
     peer.pause()
     started = time.monotonic()
     mix = ChangeMix(sources.urls, shape, random.Random(20))

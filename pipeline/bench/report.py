@@ -53,6 +53,8 @@ def render_table(result: dict[str, Any]) -> str:
         backlog = peer.get("backlog") or {}
         peaks = [v for v in (load.get("peak_rss_bytes"), backlog.get("sink_peak_rss_bytes")) if v is not None]
         note = f"{load.get('target_rows', 0):,} rows in {load.get('seconds', 0)}s"
+        if backlog.get("not_run"):
+            note += f"; backlog not measured: {backlog['not_run']}"
         cells = [
             peer["name"],
             _rate(load.get("rows_per_s")),
