@@ -9,7 +9,7 @@ import click
 
 from cdcsync.pipeline.bench.freshness import FreshnessPlan
 from cdcsync.pipeline.bench.peer import PEER_CLASSES
-from cdcsync.pipeline.bench.report import render_stages, render_table, write_json
+from cdcsync.pipeline.bench.report import render_freshness, render_stages, render_table, write_json
 from cdcsync.pipeline.bench.runner import BenchPlan, peer_names, run_bench
 from cdcsync.pipeline.cli_options import say_target
 from cdcsync.pipeline.settings import StackSettings
@@ -106,6 +106,8 @@ def run(  # noqa: PLR0917 - click passes every option positionally
     result = run_bench(stack, plan, lambda line: click.echo(line, err=True))
     write_json(result, json_path)
     click.echo(render_table(result))
+    click.echo("\ncommit-to-visible per rate, ms:")
+    click.echo(render_freshness(result))
     click.echo()
     click.echo("cdcsync per stage, p50 (p99) ms:")
     click.echo(render_stages(result))

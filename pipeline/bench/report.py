@@ -74,6 +74,23 @@ def render_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def render_freshness(result: dict[str, Any]) -> str:
+    """Every peer's commit-to-visible per rate: the load achieved, p50/p95/p99/max in ms, probes, drain."""
+    head = ["pipeline", "rate /s", "achieved /s", "p50", "p95", "p99", "max", "probes (timed out)", "drained in ms"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for peer in result["peers"]:
+        for f in peer.get("freshness", []):
+            if "skipped" in f:
+                lines.append(f"| {peer['name']} | {f['rate_per_s']:g} | {f['skipped']} |" + " |" * (len(head) - 3))
+                continue
+            s = f["commit_to_visible_s"]
+            cells = [peer["name"], f"{f['rate_per_s']:g}", f"{f['achieved_rate_per_s']:,}"]
+            cells += [_ms(s[k]) for k in ("p50", "p95", "p99", "max")]
+            cells += [f"{f['probes']} ({f['timeouts']})", _ms(f["drain_s"])]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def render_stages(result: dict[str, Any]) -> str:
     """cdcsync's per-stage breakdown, p50 (p99) in ms, per rate."""
     head = ["rate", "source commit → Kafka append", "append → sink receive", "receive → calendar commit (p50)",

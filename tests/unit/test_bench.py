@@ -9,7 +9,7 @@ import pytest
 
 from cdcsync.pipeline.bench.dataset import USERS_PER_COURSE, Shape
 from cdcsync.pipeline.bench.freshness import histogram_quantile, percentile, summary
-from cdcsync.pipeline.bench.report import render_stages, render_table
+from cdcsync.pipeline.bench.report import render_freshness, render_stages, render_table
 
 
 def test_a_million_source_rows_make_about_ten_million_calendar_rows() -> None:
@@ -46,6 +46,9 @@ def _result() -> dict[str, Any]:
         "commit_to_visible_s": {"p50": 0.05, "p95": 0.08, "p99": 0.1, "max": 0.2},
         "timeouts": 0,
         "probe_timeout_s": 30.0,
+        "achieved_rate_per_s": 9.9,
+        "probes": 60,
+        "drain_s": 0.04,
         "stages": {
             "source_commit_to_kafka_append_s": {"p50": 0.01, "p99": 0.02},
             "kafka_append_to_sink_receive_s": {"p50": 0.005, "p99": 0.01},
@@ -78,3 +81,9 @@ def test_the_table_has_a_row_per_peer_and_ceiling_and_says_why_a_peer_did_not_ru
     assert "| Flink SQL |" in table and "unavailable: no JVM" in table
     assert "cdcsync/ceiling = 0.5" in table
     assert "| 10/s | 10 (20) | 5 (10) | 20 | 25 (50) | 4 (6) |" in render_stages(_result())
+
+
+def test_the_freshness_table_has_every_rate_of_every_peer() -> None:
+    table = render_freshness(_result())
+    assert "| cdcsync | 10 | 9.9 | 50 | 80 | 100 | 200 | 60 (0) | 40 |" in table
+    assert "| cdcsync | 300 | not run: ... |" in table
