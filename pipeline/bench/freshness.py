@@ -6,8 +6,8 @@ waits for the peer to drain what it still had queued, so the next rate starts fr
 
 cdcsync's stages, per probe: source commit (Debezium's ``source.ts_us``) -> Kafka append (the record
 timestamp) -> sink receive (the sink's ``append_to_receive`` histogram over the rate's window, so a
-distribution, not per probe) -> calendar commit (the row's ``synced_at``, the sink's clock at the upsert)
--> visible to the probe.
+distribution, not per probe) -> calendar commit (the earliest ``synced_at`` of the rows with the probe's
+title: the sink's clock at the upsert) -> visible to the probe.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,7 @@ import psycopg
 from cdcsync.pipeline.bench.cdcsync_peer import CdcsyncPeer
 from cdcsync.pipeline.bench.dataset import Shape
 from cdcsync.pipeline.bench.peer import Peer, PeerContext
-from cdcsync.pipeline.bench.probe import Probe, ProbeResult, TopicWatch
+from cdcsync.pipeline.bench.probe import POLL_S, PendingProbe, Probe, ProbeResult, TopicWatch
 from cdcsync.pipeline.bench.workload import PacedLoad, probe_lectures
 from cdcsync.sink.metrics import RECEIVE_DELAY
 
@@ -103,7 +103,7 @@ class _Stages:
 
 def _synced_at(conn: psycopg.Connection[tuple[Any, ...]], result: ProbeResult) -> float | None:
     row = conn.execute(
-        "SELECT extract(epoch FROM max(synced_at))::float8 FROM calendar.calendar_entries"
+        "SELECT extract(epoch FROM min(synced_at))::float8 FROM calendar.calendar_entries"
         " WHERE entry_key = 'lecture:' || %s::text AND title = %s",
         (result.lecture_id, result.title),
     ).fetchone()
@@ -134,19 +134,18 @@ def measure_freshness(
             if cdcsync is not None:
                 stages.receive_before = dict(cdcsync.metrics().get(f"{RECEIVE_DELAY}_bucket", {}))
             latencies: list[float] = []
+            visible: list[ProbeResult] = []
             timeouts = 0
             with PacedLoad(ctx.source_urls, shape, rate, plan.seed) as load:
-                started = time.monotonic()
-                while time.monotonic() - started < plan.duration_s:
-                    due = time.monotonic() + plan.probe_interval_s
-                    result = probe.once(next(lectures), plan.probe_timeout_s)
+                for result in _probe_while(probe, lectures, plan):
                     if result.latency_s is None:
                         timeouts += 1
                         continue
                     latencies.append(result.latency_s)
-                    if cdcsync is not None:
-                        _note_stages(stages, result, watch, target)
-                    time.sleep(max(0.0, due - time.monotonic()))
+                    visible.append(result)
+            if cdcsync is not None:  # after the window, so that reading the stages never delays a poll
+                for result in visible:
+                    _note_stages(stages, result, watch, target)
             if cdcsync is not None:
                 stages.receive_after = dict(cdcsync.metrics().get(f"{RECEIVE_DELAY}_bucket", {}))
             drain = probe.once(next(lectures), plan.drain_timeout_s)
@@ -171,6 +170,30 @@ def measure_freshness(
                 f"{len(latencies)} probes, {timeouts} timed out, drained in {_ms(drain.latency_s)}"
             )
     return results
+
+
+def _probe_while(probe: Probe, lectures: Iterator[int], plan: FreshnessPlan) -> Iterator[ProbeResult]:
+    """A probe every ``probe_interval_s`` for ``duration_s``, overlapping; yields each as it becomes visible or times
+    out, until none is pending."""
+    started = time.monotonic()
+    next_probe = started
+    pending: list[PendingProbe] = []
+    while True:
+        now = time.monotonic()
+        probing = now - started < plan.duration_s
+        if probing and now >= next_probe:
+            pending.append(probe.commit(next(lectures)))
+            next_probe += plan.probe_interval_s
+        if not probing and not pending:
+            return
+        for waiting in list(pending):
+            if probe.visible(waiting):
+                pending.remove(waiting)
+                yield waiting.result(time.monotonic() - waiting.started)
+            elif time.monotonic() - waiting.started > plan.probe_timeout_s:
+                pending.remove(waiting)
+                yield waiting.result(None)
+        time.sleep(POLL_S)
 
 
 def _note_stages(stages: _Stages, result: ProbeResult, watch: TopicWatch, target: psycopg.Connection[Any]) -> None:

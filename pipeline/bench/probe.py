@@ -3,8 +3,9 @@ until it shows it.
 
 Commit-to-visible is measured on the bench's clock: from the moment the UPDATE's autocommit returned
 (the commit is durable and visible in the source) to the first poll of the peer's ``visible_query`` that
-returns a row. Polls run back to back with ``POLL_S`` between them, so the figure includes up to
-``POLL_S`` plus one query of slack.
+returns a row. Probes overlap: a new one is committed every interval whether or not the earlier ones are
+visible yet, and every pending one is polled each round, ``POLL_S`` apart, so the figure includes up to
+``POLL_S`` plus one round of queries of slack.
 
 ``TopicWatch`` reads the lectures change topic beside the probe and keeps, for each probe title, the
 event's source commit time (Debezium's ``source.ts_us``) and its Kafka record timestamp: the first two
@@ -34,8 +35,19 @@ class ProbeResult:
     latency_s: float | None  # None: not visible within the probe's timeout
 
 
+@dataclass(frozen=True)
+class PendingProbe:
+    lecture_id: int
+    title: str
+    committed_at: float  # epoch seconds
+    started: float  # monotonic, when the commit returned
+
+    def result(self, latency_s: float | None) -> ProbeResult:
+        return ProbeResult(self.lecture_id, self.title, self.committed_at, latency_s)
+
+
 class Probe:
-    """Renames lectures in the course database and waits for each new title in a peer's target."""
+    """Renames lectures in the course database and checks a peer's target for each new title."""
 
     def __init__(self, course_url: str, target_url: str, visible: sql.Composable, run_id: str) -> None:
         self._course = psycopg.connect(course_url, autocommit=True, application_name="cdcsync-bench-probe")
@@ -54,18 +66,25 @@ class Probe:
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self.close()
 
-    def once(self, lecture_id: int, timeout: float) -> ProbeResult:
+    def commit(self, lecture_id: int) -> PendingProbe:
+        """Commit a new title for the lecture; the clock starts when the commit returns."""
         self._count += 1
         title = f"probe {self._run_id} #{self._count}"
         self._course.execute("UPDATE lectures SET title = %s, updated_at = now() WHERE id = %s", (title, lecture_id))
-        committed_at = time.time()
-        started = time.monotonic()
-        params = {"lecture_id": lecture_id, "title": title}
-        while time.monotonic() - started < timeout:
-            if self._target.execute(self._visible, params).fetchone() is not None:
-                return ProbeResult(lecture_id, title, committed_at, time.monotonic() - started)
+        return PendingProbe(lecture_id, title, time.time(), time.monotonic())
+
+    def visible(self, pending: PendingProbe) -> bool:
+        params = {"lecture_id": pending.lecture_id, "title": pending.title}
+        return self._target.execute(self._visible, params).fetchone() is not None
+
+    def once(self, lecture_id: int, timeout: float) -> ProbeResult:
+        """One probe, waited for: polled every ``POLL_S`` until visible or ``timeout``."""
+        pending = self.commit(lecture_id)
+        while time.monotonic() - pending.started < timeout:
+            if self.visible(pending):
+                return pending.result(time.monotonic() - pending.started)
             time.sleep(POLL_S)
-        return ProbeResult(lecture_id, title, committed_at, None)
+        return pending.result(None)
 
 
 @dataclass(frozen=True)

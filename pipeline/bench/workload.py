@@ -133,6 +133,7 @@ class PacedLoad:
             raise RuntimeError(f"the bench's load generator stopped: {self._errors[0]!r}") from self._errors[0]
 
 
-def probe_lectures(shape: Shape, count: int = 50) -> list[int]:
-    """Lectures the probe renames: the first lecture of each of the first ``count`` courses."""
+def probe_lectures(shape: Shape, count: int = 400) -> list[int]:
+    """Lectures the probe renames: the first lecture of each of the first ``count`` courses (at one probe per
+    0.5 s, a lecture is renamed again 200 s later at the earliest: after its previous probe timed out)."""
     return [(course - 1) * LECTURES_PER_COURSE + 1 for course in range(1, min(count, shape.courses) + 1)]
