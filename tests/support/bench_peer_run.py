@@ -25,11 +25,13 @@ from tests.support.isolated_pipeline import IsolatedPipeline
 WITH_SCHEMAS = {"key.converter.schemas.enable": "true", "value.converter.schemas.enable": "true"}
 
 
-def peer_context(pipe: IsolatedPipeline, workdir: Path) -> PeerContext:
-    """Apply ``pipe``'s connectors (made with ``WITH_SCHEMAS``) and create a target database for a peer."""
-    with ConnectClient(pipe.settings.connect_url) as client:
-        for spec in pipe.specs:
-            apply_connector(client, spec)
+def peer_context(pipe: IsolatedPipeline, workdir: Path, *, apply: bool = True) -> PeerContext:
+    """A target database for a peer on ``pipe``; with ``apply`` (a peer that reads the topics) ``pipe``'s
+    connectors (made with ``WITH_SCHEMAS``) are applied first."""
+    if apply:
+        with ConnectClient(pipe.settings.connect_url) as client:
+            for spec in pipe.specs:
+                apply_connector(client, spec)
     run_id = f"t{uuid.uuid4().hex[:10]}"
     target = f"{pipe.id}_peer_{run_id}"
     endpoints = StackEndpoints(pipe.settings)
@@ -65,8 +67,11 @@ def probe_title(peer: Peer, ctx: PeerContext, timeout: float = 60.0) -> float:
     """Commit a new title of some lecture and poll the peer's target until it shows; returns the seconds."""
     title = f"probe {uuid.uuid4().hex[:8]}"
     with psycopg.connect(ctx.source_urls["course"], autocommit=True) as conn:
-        row = conn.execute("SELECT id FROM public.lectures ORDER BY id LIMIT 1").fetchone()
-        assert row is not None, "the course database has no lecture"
+        row = conn.execute(
+            "SELECT l.id FROM public.lectures l WHERE NOT l.cancelled AND EXISTS (SELECT 1 FROM public.enrollments e"
+            " WHERE e.course_id = l.course_id AND e.status = 'active') ORDER BY l.id LIMIT 1"
+        ).fetchone()
+        assert row is not None, "the course database has no attended lecture"
         lecture_id = int(row[0])
         committed = time.monotonic()
         conn.execute("UPDATE public.lectures SET title = %s WHERE id = %s", (title, lecture_id))
