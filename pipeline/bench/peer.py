@@ -25,7 +25,7 @@ from psycopg import sql
 from cdcsync.pipeline.settings import StackSettings
 
 
-class PeerUnavailable(Exception):  # noqa: N818 - the name is the decision: this peer is not measured
+class PeerUnavailable(Exception):
     """This peer cannot run here; ``reason`` says exactly why (shown in the table and the JSON)."""
 
     def __init__(self, reason: str) -> None:

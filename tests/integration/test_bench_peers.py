@@ -35,8 +35,10 @@ def test_jdbc_sink_peer_mirrors_the_topics_and_cleans_up(
         assert peer.target_rows() > 0
         assert probe_title(peer, ctx) < 30
         with psycopg.connect(ctx.source_urls["course"], autocommit=True) as conn:
-            conn.execute("DELETE FROM public.enrollments WHERE (course_id, user_id) IN"
-                         " (SELECT course_id, user_id FROM public.enrollments ORDER BY 1, 2 LIMIT 1)")
+            conn.execute(
+                "DELETE FROM public.enrollments WHERE (course_id, user_id) IN"
+                " (SELECT course_id, user_id FROM public.enrollments ORDER BY 1, 2 LIMIT 1)"
+            )
         peer.wait_ready(60)  # deletes mirrored: the counts match again
     finally:
         peer.stop()
@@ -62,17 +64,21 @@ def test_flink_sql_peer_computes_the_calendar_and_cleans_up(
         assert rss is not None and rss > 0
         assert probe_title(peer, ctx) < 30
         with psycopg.connect(ctx.source_urls["course"], autocommit=True) as conn:
-            conn.execute("UPDATE public.enrollments SET status = 'dropped' WHERE (course_id, user_id) IN"
-                         " (SELECT course_id, user_id FROM public.enrollments WHERE status = 'active' LIMIT 1)")
+            conn.execute(
+                "UPDATE public.enrollments SET status = 'dropped' WHERE (course_id, user_id) IN"
+                " (SELECT course_id, user_id FROM public.enrollments WHERE status = 'active' LIMIT 1)"
+            )
         peer.wait_ready(60)  # the dropped user's rows retracted: the count matches the rules again
     finally:
         peer.stop()
         drop_target(ctx)
     for service in ("course", "attendance", "assignment"):
         with psycopg.connect(ctx.source_urls[service], autocommit=True) as conn:
-            assert not conn.execute("SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE %s",
-                                    (f"bflink_{ctx.run_id}%",)).fetchall()
-            assert not conn.execute("SELECT pubname FROM pg_publication WHERE pubname LIKE %s",
-                                    (f"bflink_{ctx.run_id}%",)).fetchall()
+            assert not conn.execute(
+                "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE %s", (f"bflink_{ctx.run_id}%",)
+            ).fetchall()
+            assert not conn.execute(
+                "SELECT pubname FROM pg_publication WHERE pubname LIKE %s", (f"bflink_{ctx.run_id}%",)
+            ).fetchall()
     assert peer.rss_bytes() is None
     assert peer.stats()["initial_load_rows_per_s"]

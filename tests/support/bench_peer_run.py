@@ -76,10 +76,12 @@ def probe_title(peer: Peer, ctx: PeerContext, timeout: float = 60.0) -> float:
         committed = time.monotonic()
         conn.execute("UPDATE public.lectures SET title = %s WHERE id = %s", (title, lecture_id))
     params = {"lecture_id": lecture_id, "title": title}
+    query = peer.visible_query()
+    assert isinstance(query, sql.SQL | sql.Composed), f"{peer.name}'s visible_query is {type(query).__name__}"
     with psycopg.connect(ctx.target_url, autocommit=True) as target:
 
         def visible() -> bool:
-            return target.execute(peer.visible_query(), params).fetchone() is not None
+            return target.execute(query, params).fetchone() is not None
 
         wait_until(visible, timeout, f"{peer.name} to show the new title", interval=0.005)
     return time.monotonic() - committed

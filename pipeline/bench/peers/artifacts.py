@@ -17,10 +17,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from cdcsync.pipeline.bench.peer import PeerUnavailable
 from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.stack.jvm import COMPOSE_DIR, find_maven, run_maven
-
-from cdcsync.pipeline.bench.peer import PeerUnavailable
 
 PEERS_POM = "bench-peers.pom"
 JDBC_PLUGIN = "debezium-connector-jdbc"

@@ -49,11 +49,21 @@ SOURCES: tuple[tuple[str, str, tuple[tuple[str, str], ...], tuple[str, ...]], ..
         ),
         ("id",),
     ),
-    ("course", "enrollments", (("course_id", "BIGINT"), ("user_id", "BIGINT"), ("status", "STRING")), ("course_id", "user_id")),
+    (
+        "course",
+        "enrollments",
+        (("course_id", "BIGINT"), ("user_id", "BIGINT"), ("status", "STRING")),
+        ("course_id", "user_id"),
+    ),
     (
         "attendance",
         "attendance_windows",
-        (("id", "BIGINT"), ("lecture_id", "BIGINT"), ("opens_at", "TIMESTAMP_LTZ(6)"), ("closes_at", "TIMESTAMP_LTZ(6)")),
+        (
+            ("id", "BIGINT"),
+            ("lecture_id", "BIGINT"),
+            ("opens_at", "TIMESTAMP_LTZ(6)"),
+            ("closes_at", "TIMESTAMP_LTZ(6)"),
+        ),
         ("id",),
     ),
     (
@@ -115,6 +125,10 @@ def _with(options: Mapping[str, str]) -> str:
     return ",\n  ".join(f"{_quote(key)} = {_quote(value)}" for key, value in options.items())
 
 
+def _create(table: str, body: str, key: str, options: Mapping[str, str]) -> str:
+    return f"CREATE TABLE `{table}` (\n  {body},\n  PRIMARY KEY ({key}) NOT ENFORCED\n) WITH (\n  {_with(options)}\n)"
+
+
 def source_ddl(service: str, table: str, db: Database, slot: str, publication: str) -> str:
     _, _, columns, key = next(s for s in SOURCES if s[:2] == (service, table))
     body = ",\n  ".join(f"`{name}` {kind}" for name, kind in columns)
@@ -132,7 +146,9 @@ def source_ddl(service: str, table: str, db: Database, slot: str, publication: s
         **CDC_OPTIONS,
     }
     primary = ", ".join(f"`{k}`" for k in key)
-    return f"CREATE TABLE `{table}` (\n  {body},\n  PRIMARY KEY ({primary}) NOT ENFORCED\n) WITH (\n  {_with(options)}\n)"
+    return (
+        f"CREATE TABLE `{table}` (\n  {body},\n  PRIMARY KEY ({primary}) NOT ENFORCED\n) WITH (\n  {_with(options)}\n)"
+    )
 
 
 def sink_ddl(db: Database) -> str:
@@ -146,7 +162,7 @@ def sink_ddl(db: Database) -> str:
         **SINK_OPTIONS,
     }
     key = ", ".join(f"`{k}`" for k in KEY_COLUMN_NAMES)
-    return f"CREATE TABLE `calendar_entries` (\n  {body},\n  PRIMARY KEY ({key}) NOT ENFORCED\n) WITH (\n  {_with(options)}\n)"
+    return _create("calendar_entries", body, key, options)
 
 
 ATTENDS_VIEW = """CREATE TEMPORARY VIEW attends AS
@@ -156,17 +172,20 @@ WHERE e.status = 'active'"""
 
 CALENDAR_INSERT = """INSERT INTO calendar_entries
 SELECT a.user_id, CONCAT('lecture:', CAST(l.id AS STRING)), 'lecture', a.course_id, a.course_title,
-       l.title, CAST(l.starts_at AS TIMESTAMP(6)), CAST(l.ends_at AS TIMESTAMP(6)), l.room, CAST(NULL AS STRING), CAST(NULL AS DECIMAL(6, 2))
+       l.title, CAST(l.starts_at AS TIMESTAMP(6)), CAST(l.ends_at AS TIMESTAMP(6)),
+       l.room, CAST(NULL AS STRING), CAST(NULL AS DECIMAL(6, 2))
 FROM attends AS a JOIN lectures AS l ON l.course_id = a.course_id
 WHERE NOT l.cancelled
 UNION ALL
 SELECT a.user_id, CONCAT('attendance:', CAST(w.id AS STRING)), 'attendance', a.course_id, a.course_title,
-       l.title, CAST(w.opens_at AS TIMESTAMP(6)), CAST(w.closes_at AS TIMESTAMP(6)), l.room, CAST(NULL AS STRING), CAST(NULL AS DECIMAL(6, 2))
+       l.title, CAST(w.opens_at AS TIMESTAMP(6)), CAST(w.closes_at AS TIMESTAMP(6)),
+       l.room, CAST(NULL AS STRING), CAST(NULL AS DECIMAL(6, 2))
 FROM attends AS a JOIN lectures AS l ON l.course_id = a.course_id
      JOIN attendance_windows AS w ON w.lecture_id = l.id
 WHERE NOT l.cancelled
 UNION ALL
 SELECT a.user_id, CONCAT('assignment:', CAST(s.id AS STRING)), 'assignment', a.course_id, a.course_title,
-       s.title, CAST(s.opens_at AS TIMESTAMP(6)), CAST(s.due_at AS TIMESTAMP(6)), CAST(NULL AS STRING), s.description, s.max_score
+       s.title, CAST(s.opens_at AS TIMESTAMP(6)), CAST(s.due_at AS TIMESTAMP(6)),
+       CAST(NULL AS STRING), s.description, s.max_score
 FROM attends AS a JOIN assignments AS s ON s.course_id = a.course_id
 WHERE s.published"""

@@ -54,7 +54,7 @@ def database(url: str) -> fc.Database:
     info = conninfo_to_dict(url)
     return fc.Database(
         str(info.get("host", "127.0.0.1")),
-        int(info.get("port", 5432)),
+        int(str(info.get("port", 5432))),
         str(info["user"]),
         str(info.get("password", "")),
         str(info["dbname"]),
@@ -125,7 +125,8 @@ class FlinkSqlPeer:
             cwd=ctx.workdir,
             start_new_session=True,
         )
-        assert self._process.stdin is not None
+        if self._process.stdin is None:
+            raise RuntimeError("the job process has no stdin")
         self._process.stdin.write(json.dumps(spec).encode())
         self._process.stdin.close()
 
@@ -210,7 +211,7 @@ class FlinkSqlPeer:
         """The calendar's row count by the rules, counted per course in each source database."""
         urls = self.ctx.source_urls
         with psycopg.connect(urls["course"], connect_timeout=10) as conn:
-            attends = Counter(
+            attends: Counter[int] = Counter(
                 dict(
                     conn.execute(
                         "SELECT e.course_id, count(*) FROM public.enrollments e JOIN public.courses c"
@@ -218,7 +219,9 @@ class FlinkSqlPeer:
                     ).fetchall()
                 )
             )
-            live = dict(conn.execute("SELECT id, course_id FROM public.lectures WHERE NOT cancelled").fetchall())
+            live: dict[int, int] = dict(
+                conn.execute("SELECT id, course_id FROM public.lectures WHERE NOT cancelled").fetchall()
+            )
         with psycopg.connect(urls["attendance"], connect_timeout=10) as conn:
             windows = conn.execute("SELECT lecture_id, count(*) FROM public.attendance_windows GROUP BY 1").fetchall()
         with psycopg.connect(urls["assignment"], connect_timeout=10) as conn:
@@ -259,7 +262,9 @@ class FlinkSqlPeer:
         for service, tables in fc.SERVICE_TABLES.items():
             names = sql.SQL(", ").join(sql.Identifier("public", t) for t in tables)
             with psycopg.connect(self.ctx.source_urls[service], autocommit=True, connect_timeout=10) as conn:
-                conn.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(sql.Identifier(self.publication), names))
+                conn.execute(
+                    sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(sql.Identifier(self.publication), names)
+                )
 
     def _drop_slots_and_publications(self) -> None:
         prefix = f"bflink_{self.ctx.run_id}_"
@@ -284,7 +289,8 @@ class FlinkSqlPeer:
     def _check_alive(self) -> None:
         if self._process is not None and self._process.poll() is not None:
             raise PeerUnavailable(
-                f"the Flink job exited with code {self._process.returncode}: {self._last_error()} (logs: {self.jvm_log}, {self.log_file})"
+                f"the Flink job exited with code {self._process.returncode}: {self._last_error()}"
+                f" (logs: {self.jvm_log}, {self.log_file})"
             )
 
     def _last_error(self) -> str:
@@ -298,4 +304,3 @@ class FlinkSqlPeer:
     def _sample_rss(self) -> None:
         if self._process is not None:
             self._peak_rss = max(self._peak_rss, session_rss(self._process.pid))
-

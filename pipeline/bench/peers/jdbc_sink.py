@@ -27,6 +27,7 @@ from typing import Any
 
 import psycopg
 import requests
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
@@ -100,7 +101,9 @@ class JdbcSinkPeer:
         self._ensure_plugin_loaded()
         with psycopg.connect(ctx.target_url, autocommit=True, connect_timeout=10) as conn:
             role = sql.Identifier(DEBEZIUM_ROLE)
-            conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(ctx.target_database), role))
+            conn.execute(
+                sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(ctx.target_database), role)
+            )
             conn.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(role))
         self._started = time.monotonic()
         with ConnectClient(ctx.connect_url) as client:
@@ -162,12 +165,16 @@ class JdbcSinkPeer:
             return
         connect = LocalConnect(self.ctx.stack)
         if not connect.status().running:
-            raise PeerUnavailable(f"{self.ctx.connect_url} is not the local stack's Connect worker; cannot load the plugin")
+            raise PeerUnavailable(
+                f"{self.ctx.connect_url} is not the local stack's Connect worker; cannot load the plugin"
+            )
         connect.stop()
         connect.start(_RESTART_TIMEOUT_S)
         self._restarted_connect = True
         if not self._lists_plugin():
-            raise PeerUnavailable(f"the Connect worker does not list {CONNECTOR_CLASS} after a restart; see {connect.log_file}")
+            raise PeerUnavailable(
+                f"the Connect worker does not list {CONNECTOR_CLASS} after a restart; see {connect.log_file}"
+            )
 
     def _lists_plugin(self) -> bool:
         try:
@@ -208,8 +215,6 @@ class JdbcSinkPeer:
 
     def _topic_events(self) -> int:
         """Records in the five topics now (tombstones included): what the load consumed."""
-        from confluent_kafka import Consumer, TopicPartition
-
         consumer = Consumer({"bootstrap.servers": self.ctx.kafka_bootstrap, "group.id": f"{self._connector}-probe"})
         try:
             total = 0
