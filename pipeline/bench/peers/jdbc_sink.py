@@ -186,7 +186,10 @@ class JdbcSinkPeer:
 
     def _check_running(self) -> bool:
         with ConnectClient(self.ctx.connect_url) as client:
-            state = client.connector_status(self._connector)
+            try:
+                state = client.connector_status(self._connector)
+            except ConnectorNotFound:  # created, but its status is not written yet
+                return False
         failed = [task for task in state.tasks if task.state == "FAILED"]
         if failed or state.state == "FAILED":
             trace = (failed[0].trace if failed else state.trace) or "no trace"
