@@ -30,7 +30,7 @@ from psycopg.conninfo import conninfo_to_dict
 from cdcsync.pipeline.bench.peer import PeerContext, PeerUnavailable
 from cdcsync.pipeline.bench.peers import flink_calendar as fc
 from cdcsync.pipeline.bench.peers.artifacts import FLINK_CDC_VERSION, FLINK_VERSION, PeerArtifacts, flink_python
-from cdcsync.pipeline.bench.peers.process_memory import session_rss
+from cdcsync.pipeline.bench.peers.process_memory import session_rss, session_rss_of
 from cdcsync.pipeline.stack.processes import wait_until
 from cdcsync.sink.calendar_columns import KEY_COLUMN_NAMES, RULE_COLUMNS
 
@@ -75,6 +75,7 @@ class FlinkSqlPeer:
         self._load_rows = 0
         self._first_row_seconds: float | None = None
         self._peak_rss = 0
+        self._peak_jvm_rss = 0
 
     @property
     def ctx(self) -> PeerContext:
@@ -136,8 +137,8 @@ class FlinkSqlPeer:
             **fc.JOB_CONFIG,
             "pipeline.jars": ";".join(jar.resolve().as_uri() for jar in artifacts.flink_jars),
             # The JobManager's memory holds at most 5 MB of a checkpoint; the join state is larger.
-            "state.checkpoint-storage": "filesystem",
-            "state.checkpoints.dir": (self.ctx.workdir / "checkpoints").resolve().as_uri(),
+            "execution.checkpointing.storage": "filesystem",
+            "execution.checkpointing.dir": (self.ctx.workdir / "checkpoints").resolve().as_uri(),
         }
 
     def wait_ready(self, timeout: float) -> None:
@@ -210,7 +211,8 @@ class FlinkSqlPeer:
             "initial_load_rows_per_s": rate,  # from start, the JVM's start-up included
             "seconds_to_first_row": self._first_row_seconds,
             "rows_per_s_after_first_row": streaming,
-            "peak_rss_bytes": self._peak_rss,
+            "peak_rss_bytes": self._peak_rss,  # the JVM and the python that drives it
+            "peak_jvm_rss_bytes": self._peak_jvm_rss,
             "log": str(self.log_file) if self._ctx is not None else None,
         }
 
@@ -313,3 +315,4 @@ class FlinkSqlPeer:
     def _sample_rss(self) -> None:
         if self._process is not None:
             self._peak_rss = max(self._peak_rss, session_rss(self._process.pid))
+            self._peak_jvm_rss = max(self._peak_jvm_rss, session_rss_of(self._process.pid, "java"))

@@ -41,3 +41,13 @@ def rss(pid: int) -> int:
 def session_rss(session: int) -> int:
     """The summed resident bytes of every live process in ``session``."""
     return sum(rss(pid) for pid in session_pids(session))
+
+
+def session_rss_of(session: int, command: str) -> int:
+    """The summed resident bytes of the live processes in ``session`` named ``command`` (``/proc/<pid>/comm``)."""
+    total = 0
+    for pid in session_pids(session):
+        with contextlib.suppress(OSError):
+            if (_PROC / str(pid) / "comm").read_text(encoding="utf-8").strip() == command:
+                total += rss(pid)
+    return total
