@@ -1,4 +1,7 @@
-"""One bench run: the sources, then each peer in turn (initial load, freshness, and for cdcsync the backlog).
+"""One bench run: the sources, then each peer in turn (initial load, for cdcsync the backlog, then freshness).
+
+The backlog comes right after the initial load, while the sink is caught up: the freshness ramp ends at a
+rate the peer cannot keep up with, and may leave it far behind.
 
 Peers run one after the other, never together: on a 2-core machine each would take the other's CPU. Each has
 an empty target database of its own; the sources are shared, so later peers start from the state the earlier
@@ -127,17 +130,17 @@ def _run_peer(
         say(
             f"  {peer.name}: {load['target_rows']:,} rows in {load['seconds']}s = {load['rows_per_s'] or 0:,.0f} rows/s"
         )
-        say(f"{peer.name}: freshness ...")
-        entry["freshness"] = measure_freshness(peer, ctx, shape, plan.freshness, say)
         if isinstance(peer, CdcsyncPeer) and plan.backlog_changes:
             say(f"{peer.name}: backlog of {plan.backlog_changes:,} source changes ...")
             try:
                 entry["backlog"] = measure_backlog(
                     peer, sources, shape, changes=plan.backlog_changes, timeout=plan.load_timeout_s, say=say
                 )
-            except TimeoutError as exc:  # the freshness results stand; the backlog says why it has none
+            except TimeoutError as exc:  # the other results stand; the backlog says why it has none
                 entry["backlog"] = {"not_run": str(exc)}
                 say(f"  backlog: not measured: {exc}")
+        say(f"{peer.name}: freshness ...")
+        entry["freshness"] = measure_freshness(peer, ctx, shape, plan.freshness, say)
         entry["stats"] = dict(peer.stats())
     except PeerUnavailable as exc:
         entry.update(status="unavailable", reason=exc.reason)
