@@ -60,6 +60,9 @@ def bench() -> None:
     default=Path(".cdcsync/bench/results.json"),
     help="Where the results go.",
 )
+@click.option(
+    "--cdcsync/--no-cdcsync", "with_cdcsync", default=True, help="Measure cdcsync too (--no-cdcsync: the peers only)."
+)
 @click.option("--keep", is_flag=True, help="Keep the run's databases, connectors and topics (to look at them).")
 def run(  # noqa: PLR0917 - click passes every option positionally
     smoke: bool,
@@ -71,6 +74,7 @@ def run(  # noqa: PLR0917 - click passes every option positionally
     backlog_changes: int | None,
     peers: str,
     json_path: Path,
+    with_cdcsync: bool,
     keep: bool,
 ) -> None:
     """Run the bench on the local stack under CDCSYNC_HOME (started if it is not running).
@@ -101,6 +105,7 @@ def run(  # noqa: PLR0917 - click passes every option positionally
         smoke=smoke,
         workdir=json_path.parent.resolve(),
         keep_sources=keep,
+        cdcsync=with_cdcsync,
         sink_env={key: os.environ[key] for key in _SINK_SETTINGS if os.environ.get(key)},
     )
     result = run_bench(stack, plan, lambda line: click.echo(line, err=True))

@@ -120,7 +120,7 @@ def measure_freshness(
     cdcsync = peer if isinstance(peer, CdcsyncPeer) else None
     lecture_topic = ctx.topic("lectures")
     with (
-        Probe(ctx.source_urls["course"], ctx.target_url, peer.visible_query(), ctx.run_id) as probe,
+        Probe(ctx.source_urls["course"], ctx.target_url, peer.visible_query(), ctx.target_database) as probe,
         TopicWatch(ctx.kafka_bootstrap, lecture_topic, f"{ctx.run_id}-watch-{peer.name}") as watch,
         psycopg.connect(ctx.target_url, autocommit=True) as target,
     ):

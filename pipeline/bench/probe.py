@@ -49,11 +49,11 @@ class PendingProbe:
 class Probe:
     """Renames lectures in the course database and checks a peer's target for each new title."""
 
-    def __init__(self, course_url: str, target_url: str, visible: sql.Composable, run_id: str) -> None:
+    def __init__(self, course_url: str, target_url: str, visible: sql.Composable, tag: str) -> None:
         self._course = psycopg.connect(course_url, autocommit=True, application_name="cdcsync-bench-probe")
         self._target = psycopg.connect(target_url, autocommit=True, application_name="cdcsync-bench-probe")
         self._visible = sql.Composed([visible])
-        self._run_id = run_id
+        self._tag = tag  # unique per run and peer: a title never repeats one an earlier peer already saw
         self._count = 0
 
     def close(self) -> None:
@@ -69,7 +69,7 @@ class Probe:
     def commit(self, lecture_id: int) -> PendingProbe:
         """Commit a new title for the lecture; the clock starts when the commit returns."""
         self._count += 1
-        title = f"probe {self._run_id} #{self._count}"
+        title = f"probe {self._tag} #{self._count}"
         self._course.execute("UPDATE lectures SET title = %s, updated_at = now() WHERE id = %s", (title, lecture_id))
         return PendingProbe(lecture_id, title, time.time(), time.monotonic())
 

@@ -45,6 +45,7 @@ class BenchPlan:
     workdir: Path
     load_timeout_s: float = 1800.0
     keep_sources: bool = False
+    cdcsync: bool = True  # False: the peers only (to measure them again without cdcsync's long runs)
     sink_env: Mapping[str, str] | None = None  # CDCSYNC_SINK_* settings for cdcsync's sink
 
 
@@ -91,7 +92,9 @@ def run_bench(stack: StackSettings, plan: BenchPlan, say: Say) -> dict[str, Any]
         snapshot_s = sources.wait_snapshot(shape, plan.load_timeout_s)
         result["source_snapshot_s"] = round(snapshot_s, 2)
         say(f"sources: Debezium's snapshot of {shape.source_rows:,} rows in Kafka after {snapshot_s:.1f}s")
-        peers: list[tuple[str, Callable[[], Peer]]] = [("cdcsync", lambda: CdcsyncPeer(plan.sink_env))]
+        peers: list[tuple[str, Callable[[], Peer]]] = []
+        if plan.cdcsync:
+            peers.append(("cdcsync", lambda: CdcsyncPeer(plan.sink_env)))
         peers += [(name, lambda name=name: load_peer(name)) for name in plan.peers]  # type: ignore[misc]
         for name, make in peers:
             result["peers"].append(_run_peer(name, make, sources=sources, shape=shape, stack=stack, plan=plan, say=say))
@@ -183,7 +186,7 @@ def _plan_json(plan: BenchPlan) -> dict[str, Any]:
         "probe_interval_s": plan.freshness.probe_interval_s,
         "probe_timeout_s": plan.freshness.probe_timeout_s,
         "backlog_changes": plan.backlog_changes,
-        "peers": ["cdcsync", *plan.peers],
+        "peers": ["cdcsync", *plan.peers] if plan.cdcsync else list(plan.peers),
         "smoke": plan.smoke,
         "sink_settings": dict(plan.sink_env or {}),
     }
