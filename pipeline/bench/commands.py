@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -16,6 +18,10 @@ from cdcsync.pipeline.settings import StackSettings
 
 _FULL_RATES = "10,300,1000,3000"
 _SINK_SETTINGS = ("CDCSYNC_SINK_BATCH_MAX", "CDCSYNC_SINK_BATCH_WAIT_MS")
+
+
+def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 @click.group()
@@ -84,6 +90,10 @@ def run(  # noqa: PLR0917 - click passes every option positionally
     breakdown, writes the JSON, and removes what it created. Nothing here asserts a time.
     cdcsync's sink takes CDCSYNC_SINK_BATCH_MAX and CDCSYNC_SINK_BATCH_WAIT_MS from the environment.
     """
+    # SIGTERM, and SIGINT even when started in the background (where the shell ignores it), end the run
+    # through its clean-up: every peer stopped, the run's connectors, slots, topics and databases removed.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)
     stack = StackSettings.from_env()
     say_target(f"local stack ({stack.home})")
     try:
