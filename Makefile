@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: venv demo test lint typecheck unit down clean kill-loop faults toxiproxy
+.PHONY: venv demo test lint typecheck unit down clean kill-loop faults toxiproxy bench bench-peers
 
 # Shopify's toxiproxy, the fault suite's network fault proxy, built from source with Go (pinned).
 TOXIPROXY_VERSION := v2.12.0
@@ -31,6 +31,23 @@ $(TOXIPROXY_STAMP):
 	touch $(TOXIPROXY_STAMP)
 
 toxiproxy: $(TOXIPROXY_STAMP)
+
+# The bench's peers (docs/bench-peers.md): PyPI's apache-flink in a venv of its own (~770 MB, kept apart
+# from .venv), and the Debezium JDBC sink plugin and Flink SQL connector jars from compose/bench-peers.pom
+# (into the jvm directory of CDCSYNC_HOME's stack; a peer resolves them itself too when they are missing).
+FLINK_VENV  := .cdcsync/bench-peers/flink-venv
+FLINK_STAMP := $(FLINK_VENV)/.installed-$(shell sha1sum pipeline/bench/peers/flink-requirements.txt | cut -c1-12)
+
+$(FLINK_STAMP): pipeline/bench/peers/flink-requirements.txt
+	$(PYTHON) -m venv $(FLINK_VENV)
+	$(FLINK_VENV)/bin/pip install --quiet --upgrade pip
+	$(FLINK_VENV)/bin/pip install --quiet -r pipeline/bench/peers/flink-requirements.txt
+	rm -f $(FLINK_VENV)/.installed-*
+	touch $(FLINK_STAMP)
+
+bench-peers: venv $(FLINK_STAMP)
+	$(BIN)/python -c 'from cdcsync.pipeline.bench.peers.artifacts import PeerArtifacts;\
+	from cdcsync.pipeline.settings import StackSettings; PeerArtifacts(StackSettings.from_env()).ensure()'
 
 # The pipeline end to end on the local stack; the stack is left running (`make down` stops it).
 # FORMAT=avro: connectors write Avro through the schema registry (started with the stack).
@@ -58,6 +75,22 @@ test: lint typecheck toxiproxy
 # concurrent workload; afterwards verify must be clean and every offset applied exactly once.
 faults: venv toxiproxy
 	CDCSYNC_FAULT_ROUNDS=$${CDCSYNC_FAULT_ROUNDS:-5} $(BIN)/pytest -s -m fault tests/faults
+
+# The benchmark (README "Performance"): cdcsync beside the Debezium JDBC sink and Flink SQL, on a stack of its
+# own (.cdcsync/bench-stack, ports below) that it starts and stops, never the demo's. Prints the table, writes
+# .cdcsync/bench/results.json. BENCH_ARGS passes options on (cdcsync bench run --help), e.g. BENCH_ARGS=--smoke.
+BENCH_PG_PORT         ?= 25432
+BENCH_KAFKA_PORT      ?= 29092
+BENCH_CONTROLLER_PORT ?= 29093
+BENCH_CONNECT_PORT    ?= 28083
+BENCH_REGISTRY_PORT   ?= 28081
+BENCH_ENV := CDCSYNC_PROFILE=local CDCSYNC_HOME=$(abspath .cdcsync/bench-stack) CDCSYNC_PG_PORT=$(BENCH_PG_PORT) \
+	CDCSYNC_KAFKA_PORT=$(BENCH_KAFKA_PORT) CDCSYNC_KAFKA_CONTROLLER_PORT=$(BENCH_CONTROLLER_PORT) \
+	CDCSYNC_CONNECT_PORT=$(BENCH_CONNECT_PORT) CDCSYNC_REGISTRY_PORT=$(BENCH_REGISTRY_PORT) CDCSYNC_CHANGE_FORMAT=json
+
+bench: venv $(FLINK_STAMP)
+	$(BENCH_ENV) $(BIN)/cdcsync bench run --json .cdcsync/bench/results.json $(BENCH_ARGS); \
+	status=$$?; $(BENCH_ENV) $(BIN)/cdcsync stack down; exit $$status
 
 unit: venv
 	$(BIN)/pytest tests/unit

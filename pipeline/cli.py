@@ -17,6 +17,7 @@ import sys
 import click
 
 from cdcsync import __version__
+from cdcsync.pipeline.bench.commands import bench
 from cdcsync.pipeline.commands import demo, down, status, up
 from cdcsync.pipeline.connectors_commands import connectors
 from cdcsync.pipeline.dead_letter_commands import dlq
@@ -61,7 +62,7 @@ def cli(ctx: click.Context, profile: str, local: bool, log_format: str, verbose:
     ctx.obj = Profile.LOCAL if local else Profile(profile)
 
 
-for command in (up, down, status, demo, verify, stack, connectors, sink, dlq, sources, snapshot, resync_command):
+for command in (up, down, status, demo, bench, verify, stack, connectors, sink, dlq, sources, snapshot, resync_command):
     cli.add_command(command)
 
 

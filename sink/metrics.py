@@ -9,7 +9,7 @@ series name a scrape can show (the alert rules and the dashboard use only these)
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -26,6 +26,8 @@ PARTITION_LABELS = ("topic", "partition")
 # Seconds from a source commit to its calendar row: 50 ms to 30 min.
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
 BATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+# Seconds from a message's Kafka append to the sink receiving it: 1 ms to 5 min (the bench's stage breakdown).
+RECEIVE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 LAG_MESSAGES = "cdcsync_sink_lag_messages"
 LAG_SECONDS = "cdcsync_sink_lag_seconds"
@@ -48,13 +50,14 @@ _COUNTERS = {
     "dead_letters": ("cdcsync_sink_dead_letters_total", "Messages written to the dead-letter topic."),
 }
 BATCH_APPLY = "cdcsync_sink_batch_apply_duration_seconds"
+RECEIVE_DELAY = "cdcsync_sink_append_to_receive_seconds"
 
 # Series names as Prometheus shows them (histograms: _bucket, _sum, _count).
 METRIC_NAMES: frozenset[str] = frozenset(
     {LAG_MESSAGES, LAG_SECONDS, COMMIT_AGE, HEARTBEAT_AGE, HEARTBEAT_DELAY, ASSIGNED, DEPENDENCY_UP, READY, LOOP_AGE}
     | {RECONNECTS}
     | {name for name, _ in _COUNTERS.values()}
-    | {f"{h}{suffix}" for h in (LATENCY, BATCH_APPLY) for suffix in ("_bucket", "_sum", "_count")}
+    | {f"{h}{suffix}" for h in (LATENCY, BATCH_APPLY, RECEIVE_DELAY) for suffix in ("_bucket", "_sum", "_count")}
 )
 PROCESS_METRIC_PREFIXES = ("process_", "python_")
 
@@ -84,7 +87,18 @@ class SinkMetrics:
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
+        self._receive_delay = Histogram(
+            RECEIVE_DELAY,
+            "Seconds from a message's Kafka record timestamp to the sink receiving it.",
+            buckets=RECEIVE_BUCKETS,
+            registry=self.registry,
+        )
         self.registry.register(_ScrapeTimeCollector(lag, scrape_state))
+
+    def received(self, record_timestamps: Iterable[float], received_at: float) -> None:
+        """Called once per consumed batch with its messages' Kafka timestamps (seconds since the epoch)."""
+        for appended_at in record_timestamps:
+            self._receive_delay.observe(max(0.0, received_at - appended_at))
 
     def batch_applied(
         self,

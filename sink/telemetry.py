@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
@@ -80,6 +80,7 @@ class SinkTelemetry:
         A pending message's time is its change's source commit, else (a tombstone, a dead letter) its Kafka time.
         """
         self._last_turn = time.monotonic()
+        self.metrics.received(_record_timestamps(messages), time.time())
         assignment = consumer.assignment()
         current = frozenset((p.topic, p.partition) for p in assignment)
         if current != self._assigned:  # a revocation, or an assignment not seen through ``assigned``
@@ -126,6 +127,15 @@ class SinkTelemetry:
             ready=self.ready().ok,
             loop_turn_age=None if self._last_turn is None else time.monotonic() - self._last_turn,
         )
+
+
+def _record_timestamps(messages: Sequence[Message]) -> Iterator[float]:
+    """The Kafka timestamps (seconds) of the messages that have one."""
+    for message in messages:
+        if message.error() is None:
+            kind, ms = message.timestamp()
+            if kind != _NO_TIMESTAMP:
+                yield ms / 1000
 
 
 def _oldest_timestamps(messages: Sequence[Message]) -> dict[tuple[str, int], float]:

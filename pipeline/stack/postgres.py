@@ -333,8 +333,10 @@ class LocalPostgres:
             "unix_socket_directories = ''\n"
             "password_encryption = 'scram-sha-256'\n"
             "wal_level = logical\n"
-            "max_replication_slots = 10\n"
-            "max_wal_senders = 10\n"
+            # The shipped connectors take 3 slots; tests' own pipelines and the bench's peers more (Flink CDC
+            # one per table, and temporary ones while it snapshots).
+            "max_replication_slots = 32\n"
+            "max_wal_senders = 32\n"
         )
         if account is not None:
             os.chown(path, account.pw_uid, account.pw_gid)

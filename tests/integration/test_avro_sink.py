@@ -25,6 +25,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.stack.own_connectors import delete_topics
 from cdcsync.sink.avro_changes import AvroChanges
 from cdcsync.sink.change_event import ChangeEvent, TableTruncated
 from cdcsync.sink.consumed_batch import collect_batch
@@ -39,7 +40,6 @@ from cdcsync.sink.source_tables import ASSIGNMENTS
 from tests.conftest import _TestStack
 from tests.integration.conftest import assert_ledger_clean, until
 from tests.support import avro_envelopes as av
-from tests.support.own_connector import delete_topics
 from tests.support.tcp_forwarder import TcpForwarder
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -21,12 +21,12 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from cdcsync.pipeline.stack.own_connectors import delete_topics
 from cdcsync.pipeline.targets import Targets
 from cdcsync.sink.calendar_database import APPLICATION_NAME
 from cdcsync.sink.sink_state import STATE_FILE_ENV, SinkState, read_state
 from tests.integration.conftest import SinkProcess, assert_calendar_matches_rules, assert_ledger_clean, until
 from tests.support.background_workload import BackgroundWorkload
-from tests.support.own_connector import delete_topics
 
 ROUNDS = int(os.environ.get("CDCSYNC_BACKEND_KILLS", "5"))
 

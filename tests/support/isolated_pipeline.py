@@ -22,11 +22,12 @@ from cdcsync.debezium.connector_spec import ConnectorSpec
 from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.sources.demo_data import load_demo_data
 from cdcsync.pipeline.stack.endpoints import SERVICE_DATABASES, StackEndpoints
+from cdcsync.pipeline.stack.own_connectors import delete_topics
 from cdcsync.pipeline.targets import Targets
 from cdcsync.sink.consumer_loop import SinkDaemon
 from cdcsync.sink.settings import SinkSettings
 from cdcsync.sink.source_tables import routing as source_routing
-from tests.support.own_connector import OwnConnector, OwnConnectors, delete_topics
+from tests.support.own_connector import OwnConnector, OwnConnectors
 
 
 @dataclass

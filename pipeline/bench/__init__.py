@@ -1,0 +1,1 @@
+"""``cdcsync bench``: freshness, backlog and initial-load measurements of cdcsync beside its peers."""

@@ -1,0 +1,129 @@
+"""``cdcsync bench ...``: measure cdcsync beside its peers on the local stack; a table on stdout, JSON in a file."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from cdcsync.pipeline.bench.freshness import FreshnessPlan
+from cdcsync.pipeline.bench.peer import PEER_CLASSES
+from cdcsync.pipeline.bench.report import render_freshness, render_stages, render_table, write_json
+from cdcsync.pipeline.bench.runner import BenchPlan, peer_names, run_bench
+from cdcsync.pipeline.cli_options import say_target
+from cdcsync.pipeline.settings import StackSettings
+
+_FULL_RATES = "10,300,1000,3000"
+_SINK_SETTINGS = ("CDCSYNC_SINK_BATCH_MAX", "CDCSYNC_SINK_BATCH_WAIT_MS")
+
+
+def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks on the local stack: freshness, backlog and initial load, cdcsync beside its peers."""
+
+
+@bench.command("run")
+@click.option("--smoke", is_flag=True, help="Tiny sizes, one rate, a few seconds; the peers are skipped (make test).")
+@click.option(
+    "--source-rows",
+    type=click.IntRange(min=42),
+    help="Source rows (about ten calendar rows each).  [full: 1000000; smoke: 420]",
+)
+@click.option(
+    "--rates", help=f"Load rates for freshness, changes/s, comma-separated.  [full: {_FULL_RATES}; smoke: 50]"
+)
+@click.option("--seconds-per-rate", type=click.FloatRange(min=1), help="How long each rate runs.  [full: 30; smoke: 3]")
+@click.option("--probe-interval", type=click.FloatRange(min=0.05), default=0.5, help="Seconds between probes.")
+@click.option(
+    "--probe-timeout",
+    type=click.FloatRange(min=1),
+    default=30.0,
+    help="A probe not visible by then counts as timed out.",
+)
+@click.option(
+    "--backlog",
+    "backlog_changes",
+    type=click.IntRange(min=0),
+    help="Source changes in the backlog (0: none).  [full: 200000; smoke: 200]",
+)
+@click.option(
+    "--peers",
+    "peers",
+    default=",".join(PEER_CLASSES),
+    help=f"Peers beside cdcsync, comma-separated, from: {', '.join(PEER_CLASSES)}; empty for none.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path(".cdcsync/bench/results.json"),
+    help="Where the results go.",
+)
+@click.option(
+    "--cdcsync/--no-cdcsync", "with_cdcsync", default=True, help="Measure cdcsync too (--no-cdcsync: the peers only)."
+)
+@click.option("--keep", is_flag=True, help="Keep the run's databases, connectors and topics (to look at them).")
+def run(  # noqa: PLR0917 - click passes every option positionally
+    smoke: bool,
+    source_rows: int | None,
+    rates: str | None,
+    seconds_per_rate: float | None,
+    probe_interval: float,
+    probe_timeout: float,
+    backlog_changes: int | None,
+    peers: str,
+    json_path: Path,
+    with_cdcsync: bool,
+    keep: bool,
+) -> None:
+    """Run the bench on the local stack under CDCSYNC_HOME (started if it is not running).
+
+    It creates sources of its own (databases, connectors, topics named after the run), runs cdcsync and
+    then each peer on them one after the other, prints the side-by-side table and cdcsync's per-stage
+    breakdown, writes the JSON, and removes what it created. Nothing here asserts a time.
+    cdcsync's sink takes CDCSYNC_SINK_BATCH_MAX and CDCSYNC_SINK_BATCH_WAIT_MS from the environment.
+    """
+    # SIGTERM, and SIGINT even when started in the background (where the shell ignores it), end the run
+    # through its clean-up: every peer stopped, the run's connectors, slots, topics and databases removed.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)
+    stack = StackSettings.from_env()
+    say_target(f"local stack ({stack.home})")
+    try:
+        rate_list = tuple(float(r) for r in (rates or ("50" if smoke else _FULL_RATES)).split(",") if r.strip())
+        selected = peer_names([p.strip() for p in peers.split(",") if p.strip()])
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    plan = BenchPlan(
+        source_rows=source_rows or (420 if smoke else 1_000_000),
+        freshness=FreshnessPlan(
+            rates=rate_list,
+            duration_s=seconds_per_rate or (3.0 if smoke else 30.0),
+            probe_interval_s=probe_interval,
+            probe_timeout_s=probe_timeout,
+            drain_timeout_s=180.0,
+        ),
+        backlog_changes=backlog_changes if backlog_changes is not None else (200 if smoke else 200_000),
+        peers=selected,
+        smoke=smoke,
+        workdir=json_path.parent.resolve(),
+        keep_sources=keep,
+        cdcsync=with_cdcsync,
+        sink_env={key: os.environ[key] for key in _SINK_SETTINGS if os.environ.get(key)},
+    )
+    result = run_bench(stack, plan, lambda line: click.echo(line, err=True))
+    write_json(result, json_path)
+    click.echo(render_table(result))
+    click.echo("\ncommit-to-visible per rate, ms:")
+    click.echo(render_freshness(result))
+    click.echo()
+    click.echo("cdcsync per stage, p50 (p99) ms:")
+    click.echo(render_stages(result))
+    click.echo(f"\nJSON: {json_path}")

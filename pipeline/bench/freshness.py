@@ -1,0 +1,210 @@
+"""Freshness: commit-to-visible under a paced load, per rate, and cdcsync's per-stage breakdown.
+
+For each rate the load runs while the probe renames a lecture every ``probe_interval`` seconds and waits
+for it in the peer's target. After the rate's time, the load stops and one more probe (not counted)
+waits for the peer to drain what it still had queued, so the next rate starts from a caught-up peer.
+
+cdcsync's stages, per probe: source commit (Debezium's ``source.ts_us``) -> Kafka append (the record
+timestamp) -> sink receive (the sink's ``append_to_receive`` histogram over the rate's window, so a
+distribution, not per probe) -> calendar commit (the earliest ``synced_at`` of the rows with the probe's
+title: the sink's clock at the upsert) -> visible to the probe.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from cdcsync.pipeline.bench.cdcsync_peer import CdcsyncPeer
+from cdcsync.pipeline.bench.dataset import Shape
+from cdcsync.pipeline.bench.peer import Peer, PeerContext
+from cdcsync.pipeline.bench.probe import POLL_S, PendingProbe, Probe, ProbeResult, TopicWatch
+from cdcsync.pipeline.bench.workload import PacedLoad, probe_lectures
+from cdcsync.sink.metrics import RECEIVE_DELAY
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class FreshnessPlan:
+    rates: tuple[float, ...]
+    duration_s: float  # per rate
+    probe_interval_s: float
+    probe_timeout_s: float
+    drain_timeout_s: float
+    seed: int = 10
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100) of ``values``; None if empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def summary(values: Sequence[float]) -> dict[str, float | None]:
+    return {
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "p99": percentile(values, 99),
+        "max": max(values) if values else None,
+    }
+
+
+def histogram_quantile(buckets: Mapping[float, float], q: float) -> float | None:
+    """Prometheus-style quantile (q in 0..1) of cumulative ``buckets`` (upper bound -> count), interpolated."""
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]] if bounds else 0.0
+    if total <= 0:
+        return None
+    rank, lower, below = q * total, 0.0, 0.0
+    for bound in bounds:
+        count = buckets[bound]
+        if count >= rank:
+            if math.isinf(bound):
+                return lower
+            return lower + (bound - lower) * ((rank - below) / (count - below) if count > below else 1.0)
+        lower, below = bound, count
+    return lower
+
+
+@dataclass
+class _Stages:
+    """cdcsync's per-probe stage times, and the receive histogram over the rate's window."""
+
+    commit_to_append: list[float] = field(default_factory=list)
+    append_to_calendar: list[float] = field(default_factory=list)
+    calendar_to_visible: list[float] = field(default_factory=list)
+    receive_before: dict[float, float] = field(default_factory=dict)
+    receive_after: dict[float, float] = field(default_factory=dict)
+
+    def result(self) -> dict[str, Any]:
+        window = {le: self.receive_after.get(le, 0.0) - self.receive_before.get(le, 0.0) for le in self.receive_after}
+        receive = {f"p{int(q * 100)}": histogram_quantile(window, q) for q in (0.5, 0.99)}
+        to_calendar = summary(self.append_to_calendar)
+        p50 = to_calendar["p50"]
+        return {
+            "source_commit_to_kafka_append_s": summary(self.commit_to_append),
+            "kafka_append_to_sink_receive_s": receive,
+            "sink_receive_to_calendar_commit_p50_s": None
+            if p50 is None or receive["p50"] is None
+            else max(0.0, p50 - receive["p50"]),
+            "kafka_append_to_calendar_commit_s": to_calendar,
+            "calendar_commit_to_visible_s": summary(self.calendar_to_visible),
+        }
+
+
+def _synced_at(conn: psycopg.Connection[tuple[Any, ...]], result: ProbeResult) -> float | None:
+    row = conn.execute(
+        "SELECT extract(epoch FROM min(synced_at))::float8 FROM calendar.calendar_entries"
+        " WHERE entry_key = 'lecture:' || %s::text AND title = %s",
+        (result.lecture_id, result.title),
+    ).fetchone()
+    return None if row is None or row[0] is None else float(row[0])
+
+
+def measure_freshness(
+    peer: Peer, ctx: PeerContext, shape: Shape, plan: FreshnessPlan, say: Say
+) -> list[dict[str, Any]]:
+    """One result per rate: the load achieved, commit-to-visible p50/p95/p99/max, and for cdcsync the stages."""
+    results: list[dict[str, Any]] = []
+    undrained: float | None = None  # a rate the peer had not drained: higher ones are not run
+    lectures = itertools.cycle(probe_lectures(shape))
+    cdcsync = peer if isinstance(peer, CdcsyncPeer) else None
+    lecture_topic = ctx.topic("lectures")
+    with (
+        Probe(ctx.source_urls["course"], ctx.target_url, peer.visible_query(), ctx.target_database) as probe,
+        TopicWatch(ctx.kafka_bootstrap, lecture_topic, f"{ctx.run_id}-watch-{peer.name}") as watch,
+        psycopg.connect(ctx.target_url, autocommit=True) as target,
+    ):
+        for rate in plan.rates:
+            if undrained is not None:
+                reason = f"not run: {peer.name} had not drained {undrained:g}/s {plan.drain_timeout_s:g}s after it"
+                results.append({"rate_per_s": rate, "skipped": reason})
+                say(f"  {peer.name} at {rate:g}/s: {reason}")
+                continue
+            stages = _Stages()
+            if cdcsync is not None:
+                stages.receive_before = dict(cdcsync.metrics().get(f"{RECEIVE_DELAY}_bucket", {}))
+            latencies: list[float] = []
+            visible: list[ProbeResult] = []
+            timeouts = 0
+            with PacedLoad(ctx.source_urls, shape, rate, plan.seed) as load:
+                for result in _probe_while(probe, lectures, plan):
+                    if result.latency_s is None:
+                        timeouts += 1
+                        continue
+                    latencies.append(result.latency_s)
+                    visible.append(result)
+            if cdcsync is not None:  # after the window, so that reading the stages never delays a poll
+                for result in visible:
+                    _note_stages(stages, result, watch, target)
+            if cdcsync is not None:
+                stages.receive_after = dict(cdcsync.metrics().get(f"{RECEIVE_DELAY}_bucket", {}))
+            drain = probe.once(next(lectures), plan.drain_timeout_s)
+            undrained = rate if drain.latency_s is None else None
+            entry: dict[str, Any] = {
+                "rate_per_s": rate,
+                "achieved_rate_per_s": round(load.achieved_rate, 1),
+                "changes": load.applied,
+                "probes": len(latencies),
+                "timeouts": timeouts,
+                "probe_timeout_s": plan.probe_timeout_s,
+                "commit_to_visible_s": summary(latencies),
+                "drain_s": drain.latency_s,
+            }
+            if cdcsync is not None:
+                entry["stages"] = stages.result()
+            results.append(entry)
+            s = entry["commit_to_visible_s"]
+            say(
+                f"  {peer.name} at {rate:g}/s (achieved {entry['achieved_rate_per_s']}/s): "
+                f"p50 {_ms(s['p50'])} p95 {_ms(s['p95'])} p99 {_ms(s['p99'])} max {_ms(s['max'])}, "
+                f"{len(latencies)} probes, {timeouts} timed out, drained in {_ms(drain.latency_s)}"
+            )
+    return results
+
+
+def _probe_while(probe: Probe, lectures: Iterator[int], plan: FreshnessPlan) -> Iterator[ProbeResult]:
+    """A probe every ``probe_interval_s`` for ``duration_s``, overlapping; yields each as it becomes visible or times
+    out, until none is pending."""
+    started = time.monotonic()
+    next_probe = started
+    pending: list[PendingProbe] = []
+    while True:
+        now = time.monotonic()
+        probing = now - started < plan.duration_s
+        if probing and now >= next_probe:
+            pending.append(probe.commit(next(lectures)))
+            next_probe += plan.probe_interval_s
+        if not probing and not pending:
+            return
+        for waiting in list(pending):
+            if probe.visible(waiting):
+                pending.remove(waiting)
+                yield waiting.result(time.monotonic() - waiting.started)
+            elif time.monotonic() - waiting.started > plan.probe_timeout_s:
+                pending.remove(waiting)
+                yield waiting.result(None)
+        time.sleep(POLL_S)
+
+
+def _note_stages(stages: _Stages, result: ProbeResult, watch: TopicWatch, target: psycopg.Connection[Any]) -> None:
+    times = watch.times(result.title)
+    synced = _synced_at(target, result)
+    if times is None or synced is None or result.latency_s is None:
+        return
+    stages.commit_to_append.append(times.kafka_append - times.source_commit)
+    stages.append_to_calendar.append(synced - times.kafka_append)
+    stages.calendar_to_visible.append(result.committed_at + result.latency_s - synced)
+
+
+def _ms(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds * 1000:.0f}ms"

@@ -1,0 +1,84 @@
+"""The bench's peers work on sources of a test's own, and leave nothing behind (smoke: the demo data).
+
+Each peer loads the sources, shows a committed lecture title in its target, and on ``stop`` removes
+what it made outside its target: the JDBC sink its connector and consumer group, Flink its process,
+replication slots and publication.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+from confluent_kafka.admin import AdminClient
+
+from cdcsync.pipeline.bench.peers.flink_sql import FlinkSqlPeer
+from cdcsync.pipeline.bench.peers.jdbc_sink import JdbcSinkPeer
+from tests.support.bench_peer_run import WITH_SCHEMAS, drop_target, peer_context, probe_title
+from tests.support.isolated_pipeline import IsolatedPipeline
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_jdbc_sink_peer_mirrors_the_topics_and_cleans_up(
+    isolated_pipeline: Callable[..., IsolatedPipeline], tmp_path: Path
+) -> None:
+    pipe = isolated_pipeline(overrides=WITH_SCHEMAS)
+    ctx = peer_context(pipe, tmp_path / "jdbc")
+    peer = JdbcSinkPeer()
+    try:
+        peer.start(ctx)
+        peer.wait_ready(180)
+        assert peer.target_rows() > 0
+        assert probe_title(peer, ctx) < 30
+        with psycopg.connect(ctx.source_urls["course"], autocommit=True) as conn:
+            conn.execute(
+                "DELETE FROM public.enrollments WHERE (course_id, user_id) IN"
+                " (SELECT course_id, user_id FROM public.enrollments ORDER BY 1, 2 LIMIT 1)"
+            )
+        peer.wait_ready(60)  # deletes mirrored: the counts match again
+    finally:
+        peer.stop()
+        drop_target(ctx)
+    connectors = requests.get(f"{ctx.connect_url}/connectors", timeout=10).json()
+    assert not [name for name in connectors if ctx.run_id.replace("_", "-") in name]
+    groups = AdminClient({"bootstrap.servers": ctx.kafka_bootstrap}).list_consumer_groups().result()
+    assert not [g.group_id for g in groups.valid if ctx.run_id.replace("_", "-") in g.group_id]
+    assert peer.stats()["initial_load_events_per_s"]
+
+
+def test_flink_sql_peer_computes_the_calendar_and_cleans_up(
+    isolated_pipeline: Callable[..., IsolatedPipeline], tmp_path: Path
+) -> None:
+    pipe = isolated_pipeline()
+    ctx = peer_context(pipe, tmp_path / "flink", apply=False)
+    peer = FlinkSqlPeer()
+    try:
+        peer.start(ctx)
+        peer.wait_ready(300)
+        assert peer.target_rows() == peer.expected_rows() > 0
+        rss = peer.rss_bytes()
+        assert rss is not None and rss > 0
+        assert probe_title(peer, ctx) < 30
+        with psycopg.connect(ctx.source_urls["course"], autocommit=True) as conn:
+            conn.execute(
+                "UPDATE public.enrollments SET status = 'dropped' WHERE (course_id, user_id) IN"
+                " (SELECT course_id, user_id FROM public.enrollments WHERE status = 'active' LIMIT 1)"
+            )
+        peer.wait_ready(60)  # the dropped user's rows retracted: the count matches the rules again
+    finally:
+        peer.stop()
+        drop_target(ctx)
+    for service in ("course", "attendance", "assignment"):
+        with psycopg.connect(ctx.source_urls[service], autocommit=True) as conn:
+            assert not conn.execute(
+                "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE %s", (f"bflink_{ctx.run_id}%",)
+            ).fetchall()
+            assert not conn.execute(
+                "SELECT pubname FROM pg_publication WHERE pubname LIKE %s", (f"bflink_{ctx.run_id}%",)
+            ).fetchall()
+    assert peer.rss_bytes() is None
+    assert peer.stats()["initial_load_rows_per_s"]

@@ -1,0 +1,89 @@
+"""The bench's pure parts: its data shape, its percentiles and its table."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from cdcsync.pipeline.bench.dataset import USERS_PER_COURSE, Shape
+from cdcsync.pipeline.bench.freshness import histogram_quantile, percentile, summary
+from cdcsync.pipeline.bench.report import render_freshness, render_stages, render_table
+
+
+def test_a_million_source_rows_make_about_ten_million_calendar_rows() -> None:
+    shape = Shape.for_source_rows(1_000_000)
+    assert shape.source_rows >= 1_000_000
+    assert shape.calendar_rows == 10 * shape.source_rows
+
+
+def test_the_users_of_a_course_are_distinct() -> None:
+    shape = Shape(courses=500)
+    for course in range(1, shape.courses + 1):
+        users = {shape.user_of(course, slot) for slot in range(USERS_PER_COURSE)}
+        assert len(users) == USERS_PER_COURSE
+        assert all(1 <= user <= shape.users for user in users)
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 99) == 99.0
+    assert summary([]) == {"p50": None, "p95": None, "p99": None, "max": None}
+
+
+def test_histogram_quantile_interpolates_within_a_bucket() -> None:
+    buckets = {0.01: 0.0, 0.1: 10.0, 1.0: 20.0, math.inf: 20.0}
+    assert histogram_quantile(buckets, 0.5) == 0.1
+    assert histogram_quantile(buckets, 0.25) == pytest.approx(0.055)
+    assert histogram_quantile({math.inf: 0.0}, 0.5) is None
+
+
+def _result() -> dict[str, Any]:
+    fresh = {
+        "rate_per_s": 10.0,
+        "commit_to_visible_s": {"p50": 0.05, "p95": 0.08, "p99": 0.1, "max": 0.2},
+        "timeouts": 0,
+        "probe_timeout_s": 30.0,
+        "achieved_rate_per_s": 9.9,
+        "probes": 60,
+        "drain_s": 0.04,
+        "stages": {
+            "source_commit_to_kafka_append_s": {"p50": 0.01, "p99": 0.02},
+            "kafka_append_to_sink_receive_s": {"p50": 0.005, "p99": 0.01},
+            "sink_receive_to_calendar_commit_p50_s": 0.02,
+            "kafka_append_to_calendar_commit_s": {"p50": 0.025, "p99": 0.05},
+            "calendar_commit_to_visible_s": {"p50": 0.004, "p99": 0.006},
+        },
+    }
+    ceiling = {"rows": 1000, "seconds": 0.01, "rows_per_s": 100_000.0, "sink_ratio": 0.5}
+    return {
+        "plan": {"rates_per_s": [10.0, 300.0]},
+        "peers": [
+            {
+                "name": "cdcsync",
+                "status": "measured",
+                "initial_load": {"rows_per_s": 50_000.0, "target_rows": 1000, "seconds": 0.02, "peak_rss_bytes": 2**20},
+                "freshness": [fresh, {"rate_per_s": 300.0, "skipped": "not run: ..."}],
+                "backlog": {"calendar_rows_per_s": 50_000.0, "sink_peak_rss_bytes": 2**21, "ceilings": {"x": ceiling}},
+            },
+            {"name": "Flink SQL", "status": "unavailable", "reason": "no JVM"},
+        ],
+    }
+
+
+def test_the_table_has_a_row_per_peer_and_ceiling_and_says_why_a_peer_did_not_run() -> None:
+    table = render_table(_result())
+    lines = table.splitlines()
+    assert lines[0].startswith("| pipeline | initial load rows/s | 10/s p50 / p99 ms | 300/s")
+    assert "| cdcsync | 50,000 | 50 / 100 | not run | 50,000 | 2 |" in table
+    assert "| Flink SQL |" in table and "unavailable: no JVM" in table
+    assert "cdcsync/ceiling = 0.5" in table
+    assert "| 10/s | 10 (20) | 5 (10) | 20 | 25 (50) | 4 (6) |" in render_stages(_result())
+
+
+def test_the_freshness_table_has_every_rate_of_every_peer() -> None:
+    table = render_freshness(_result())
+    assert "| cdcsync | 10 | 9.9 | 50 | 80 | 100 | 200 | 60 (0) | 40 |" in table
+    assert "| cdcsync | 300 | not run: ... |" in table
