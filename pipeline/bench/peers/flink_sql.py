@@ -169,8 +169,9 @@ class FlinkSqlPeer:
             return rows == expected
 
         wait_until(loaded, timeout, f"{NAME} to load {expected} calendar rows", interval=0.5)
-        self._load_seconds = time.monotonic() - self._started
-        self._load_rows = expected
+        if self._load_seconds is None:  # the initial load; later calls only wait
+            self._load_seconds = time.monotonic() - self._started
+            self._load_rows = expected
 
     def expected_rows(self) -> int:
         """The calendar's row count by the rules, on the sources as they are now."""
