@@ -22,8 +22,11 @@ Where it differs from the spec:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+import psycopg
 
 from cdcsync.sink.calendar_columns import KEY_COLUMN_NAMES, RULE_COLUMNS
 
@@ -189,3 +192,32 @@ SELECT a.user_id, CONCAT('assignment:', CAST(s.id AS STRING)), 'assignment', a.c
        CAST(NULL AS STRING), s.description, s.max_score
 FROM attends AS a JOIN assignments AS s ON s.course_id = a.course_id
 WHERE s.published"""
+
+
+def expected_rows(urls: Mapping[str, str]) -> int:
+    """The calendar's row count by the rules, counted per course in each source database."""
+    with psycopg.connect(urls["course"], connect_timeout=10) as conn:
+        attends: Counter[int] = Counter(
+            dict(
+                conn.execute(
+                    "SELECT e.course_id, count(*) FROM public.enrollments e JOIN public.courses c"
+                    " ON c.id = e.course_id WHERE e.status = 'active' GROUP BY 1"
+                ).fetchall()
+            )
+        )
+        live: dict[int, int] = dict(
+            conn.execute("SELECT id, course_id FROM public.lectures WHERE NOT cancelled").fetchall()
+        )
+    with psycopg.connect(urls["attendance"], connect_timeout=10) as conn:
+        windows = conn.execute("SELECT lecture_id, count(*) FROM public.attendance_windows GROUP BY 1").fetchall()
+    with psycopg.connect(urls["assignment"], connect_timeout=10) as conn:
+        assignments = conn.execute(
+            "SELECT course_id, count(*) FROM public.assignments WHERE published GROUP BY 1"
+        ).fetchall()
+    per_course: Counter[int] = Counter(live.values())
+    for lecture_id, count in windows:
+        if lecture_id in live:
+            per_course[live[lecture_id]] += count
+    for course_id, count in assignments:
+        per_course[course_id] += count
+    return sum(attends[course] * rows for course, rows in per_course.items())

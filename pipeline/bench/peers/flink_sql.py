@@ -18,7 +18,6 @@ import os
 import signal
 import subprocess
 import time
-from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -30,7 +29,7 @@ from psycopg.conninfo import conninfo_to_dict
 from cdcsync.pipeline.bench.peer import PeerContext, PeerUnavailable
 from cdcsync.pipeline.bench.peers import flink_calendar as fc
 from cdcsync.pipeline.bench.peers.artifacts import FLINK_CDC_VERSION, FLINK_VERSION, PeerArtifacts, flink_python
-from cdcsync.pipeline.bench.peers.process_memory import session_rss, session_rss_of
+from cdcsync.pipeline.bench.peers.process_memory import session_pids, session_rss, session_rss_of
 from cdcsync.pipeline.stack.processes import wait_until
 from cdcsync.sink.calendar_columns import KEY_COLUMN_NAMES, RULE_COLUMNS
 
@@ -48,6 +47,22 @@ appender.file.fileName = {log_file}
 appender.file.layout.type = PatternLayout
 appender.file.layout.pattern = %d{HH:mm:ss,SSS} %-5p %-40c %x - %m%n
 """
+
+
+def end_session(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the process group of ``process`` (the driver and its gateway JVM), SIGKILL to what
+    outlives ``_STOP_TIMEOUT_S``; returns once none of the session is left."""
+
+    def gone() -> bool:
+        return process.poll() is not None and not session_pids(process.pid)
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        with contextlib.suppress(TimeoutError):
+            wait_until(gone, _STOP_TIMEOUT_S, "the Flink processes to exit")
+            return
+    raise RuntimeError(f"the Flink processes {session_pids(process.pid)} outlived SIGKILL")
 
 
 def database(url: str) -> fc.Database:
@@ -154,8 +169,13 @@ class FlinkSqlPeer:
             return rows == expected
 
         wait_until(loaded, timeout, f"{NAME} to load {expected} calendar rows", interval=0.5)
-        self._load_seconds = time.monotonic() - self._started
-        self._load_rows = expected
+        if self._load_seconds is None:  # the initial load; later calls only wait
+            self._load_seconds = time.monotonic() - self._started
+            self._load_rows = expected
+
+    def expected_rows(self) -> int:
+        """The calendar's row count by the rules, on the sources as they are now."""
+        return fc.expected_rows(self.ctx.source_urls)
 
     def visible_query(self) -> sql.Composable:
         return sql.SQL(
@@ -172,18 +192,8 @@ class FlinkSqlPeer:
         """End the job's process session, then drop its slots and publications."""
         if self._ctx is None:
             return
-        if self._process is not None and self._process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._process.pid, signal.SIGTERM)
-            try:
-                self._process.wait(_STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self._process.pid, signal.SIGKILL)
-                self._process.wait(_STOP_TIMEOUT_S)
         if self._process is not None:
-            # The gateway JVM shares the session: wait until none of it is left.
-            wait_until(lambda: session_rss(self._process.pid) == 0, _STOP_TIMEOUT_S, "the Flink JVM to exit")  # type: ignore[union-attr]
+            end_session(self._process)
         if self._log is not None:
             self._log.close()
         self._drop_slots_and_publications()
@@ -215,37 +225,6 @@ class FlinkSqlPeer:
             "peak_jvm_rss_bytes": self._peak_jvm_rss,
             "log": str(self.log_file) if self._ctx is not None else None,
         }
-
-    # -- expected rows -----------------------------------------------------------------------------------
-
-    def expected_rows(self) -> int:
-        """The calendar's row count by the rules, counted per course in each source database."""
-        urls = self.ctx.source_urls
-        with psycopg.connect(urls["course"], connect_timeout=10) as conn:
-            attends: Counter[int] = Counter(
-                dict(
-                    conn.execute(
-                        "SELECT e.course_id, count(*) FROM public.enrollments e JOIN public.courses c"
-                        " ON c.id = e.course_id WHERE e.status = 'active' GROUP BY 1"
-                    ).fetchall()
-                )
-            )
-            live: dict[int, int] = dict(
-                conn.execute("SELECT id, course_id FROM public.lectures WHERE NOT cancelled").fetchall()
-            )
-        with psycopg.connect(urls["attendance"], connect_timeout=10) as conn:
-            windows = conn.execute("SELECT lecture_id, count(*) FROM public.attendance_windows GROUP BY 1").fetchall()
-        with psycopg.connect(urls["assignment"], connect_timeout=10) as conn:
-            assignments = conn.execute(
-                "SELECT course_id, count(*) FROM public.assignments WHERE published GROUP BY 1"
-            ).fetchall()
-        per_course: Counter[int] = Counter(live.values())
-        for lecture_id, count in windows:
-            if lecture_id in live:
-                per_course[live[lecture_id]] += count
-        for course_id, count in assignments:
-            per_course[course_id] += count
-        return sum(attends[course] * rows for course, rows in per_course.items())
 
     # -- internals ---------------------------------------------------------------------------------------
 

@@ -113,8 +113,9 @@ class JdbcSinkPeer:
         """Until every mirrored table holds as many rows as its source table; fails fast on a FAILED task."""
         expected = self._source_counts()
         wait_until(lambda: self._check_running() and self._target_counts() == expected, timeout, f"{NAME} load")
-        self._load_seconds = time.monotonic() - self._started
-        self._load_events = self._topic_events()
+        if self._load_seconds is None:  # the initial load; later calls only wait
+            self._load_seconds = time.monotonic() - self._started
+            self._load_events = self._topic_events()
 
     def visible_query(self) -> sql.Composable:
         return sql.SQL("SELECT 1 FROM public.lectures WHERE id = %(lecture_id)s AND title = %(title)s")
