@@ -23,9 +23,10 @@ from psycopg import sql
 
 from cdcsync.pipeline.bench.peer import PeerContext, PeerUnavailable
 from cdcsync.pipeline.bench.process_memory import rss_bytes
-from cdcsync.pipeline.bench.sink_process import TOPIC_PREFIX_ENV
 from cdcsync.pipeline.bench.sources import end_offsets
 from cdcsync.pipeline.stack.processes import wait_until
+from cdcsync.pipeline.targets import PROFILE_ENV
+from cdcsync.sink.source_tables import SERVICES
 
 _STOP_TIMEOUT_S = 60.0
 
@@ -80,17 +81,18 @@ class CdcsyncPeer:
         """Start the daemon (again): it goes on from the offsets stored in its calendar database."""
         ctx = self.ctx
         env = {
-            **os.environ,
+            **{key: value for key, value in os.environ.items() if key != PROFILE_ENV},  # explicit targets only
             "KAFKA_BOOTSTRAP_SERVERS": ctx.kafka_bootstrap,
             "CDCSYNC_SINK_DB_URL": ctx.target_url,
             "CDCSYNC_SINK_GROUP": self.group,
             "CDCSYNC_DLQ_TOPIC": f"{ctx.run_id}.cdcsync.dlq",
             "CDCSYNC_SINK_HTTP": f"127.0.0.1:{self._port}",
-            TOPIC_PREFIX_ENV: ctx.run_id,
+            # The run's connectors write <run id>_<service>.public.<table>.
+            "CDCSYNC_TOPIC_PREFIXES": ",".join(f"{service}={ctx.run_id}_{service}" for service in SERVICES),
             **self._extra_env,
         }
         self._log = self.log_file.open("ab")
-        argv = [sys.executable, "-m", "cdcsync.pipeline.bench.sink_process"]
+        argv = [sys.executable, "-m", "cdcsync", "sink", "run"]
         self._process = subprocess.Popen(argv, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def pause(self) -> None:

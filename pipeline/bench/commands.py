@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 from pathlib import Path
@@ -9,6 +10,7 @@ from types import FrameType
 
 import click
 
+from cdcsync.debezium.change_format import ChangeFormat
 from cdcsync.pipeline.bench.freshness import FreshnessPlan
 from cdcsync.pipeline.bench.peer import PEER_CLASSES
 from cdcsync.pipeline.bench.report import render_freshness, render_stages, render_table, write_json
@@ -70,6 +72,15 @@ def bench() -> None:
     "--cdcsync/--no-cdcsync", "with_cdcsync", default=True, help="Measure cdcsync too (--no-cdcsync: the peers only)."
 )
 @click.option("--keep", is_flag=True, help="Keep the run's databases, connectors and topics (to look at them).")
+@click.option(
+    "--format",
+    "change_format",
+    type=click.Choice([f.value for f in ChangeFormat]),
+    default=ChangeFormat.JSON.value,
+    show_default=True,
+    help="The format the run's connectors write; avro starts the schema registry and measures cdcsync only "
+    "(the peers read JSON with schemas: pass --peers '').",
+)
 def run(  # noqa: PLR0917 - click passes every option positionally
     smoke: bool,
     source_rows: int | None,
@@ -82,6 +93,7 @@ def run(  # noqa: PLR0917 - click passes every option positionally
     json_path: Path,
     with_cdcsync: bool,
     keep: bool,
+    change_format: str,
 ) -> None:
     """Run the bench on the local stack under CDCSYNC_HOME (started if it is not running).
 
@@ -101,6 +113,15 @@ def run(  # noqa: PLR0917 - click passes every option positionally
         selected = peer_names([p.strip() for p in peers.split(",") if p.strip()])
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    chosen_format = ChangeFormat(change_format)
+    if chosen_format is not ChangeFormat.JSON and selected:
+        raise click.BadParameter(
+            f"the peers ({', '.join(selected)}) read JSON with schemas: pass --peers '' with --format {change_format}"
+        )
+    sink_env = {key: os.environ[key] for key in _SINK_SETTINGS if os.environ.get(key)}
+    if chosen_format is ChangeFormat.AVRO:
+        stack = dataclasses.replace(stack, change_format=chosen_format.value)
+        sink_env["SCHEMA_REGISTRY_URL"] = stack.registry_url
     plan = BenchPlan(
         source_rows=source_rows or (420 if smoke else 1_000_000),
         freshness=FreshnessPlan(
@@ -116,7 +137,8 @@ def run(  # noqa: PLR0917 - click passes every option positionally
         workdir=json_path.parent.resolve(),
         keep_sources=keep,
         cdcsync=with_cdcsync,
-        sink_env={key: os.environ[key] for key in _SINK_SETTINGS if os.environ.get(key)},
+        sink_env=sink_env,
+        change_format=chosen_format,
     )
     result = run_bench(stack, plan, lambda line: click.echo(line, err=True))
     write_json(result, json_path)

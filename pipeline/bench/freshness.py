@@ -121,7 +121,9 @@ def measure_freshness(
     lecture_topic = ctx.topic("lectures")
     with (
         Probe(ctx.source_urls["course"], ctx.target_url, peer.visible_query(), ctx.target_database) as probe,
-        TopicWatch(ctx.kafka_bootstrap, lecture_topic, f"{ctx.run_id}-watch-{peer.name}") as watch,
+        TopicWatch(
+            ctx.kafka_bootstrap, lecture_topic, f"{ctx.run_id}-watch-{peer.name}", ctx.stack.registry_url
+        ) as watch,
         psycopg.connect(ctx.target_url, autocommit=True) as target,
     ):
         for rate in plan.rates:

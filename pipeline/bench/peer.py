@@ -61,7 +61,7 @@ class PeerContext:
     - ``source_urls``: service -> libpq URL of the bench's source database (as the admin role,
       which may create replication slots and publications);
     - ``source_databases``: service -> database name (for CDC connectors that name a database);
-    - ``topics``: the five change topics (JsonConverter with ``schemas.enable=true``, keys and values);
+    - ``topics``: the five change topics (JsonConverter with ``schemas.enable=true``, or Avro with ``--format avro``);
     - ``kafka_bootstrap`` / ``connect_url``: the stack's Kafka and Kafka Connect;
     - ``target_url``: libpq URL of an empty database of the peer's own, as the admin role;
     - ``target_database``: its name;

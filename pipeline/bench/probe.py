@@ -14,7 +14,6 @@ points of the per-stage breakdown.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from types import TracebackType
 import psycopg
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 from psycopg import sql
+
+from cdcsync.debezium.record_values import RecordDecoder
 
 POLL_S = 0.005
 
@@ -94,9 +95,13 @@ class TopicTimes:
 
 
 class TopicWatch:
-    """Reads the lectures topic from its end in a thread; ``times(title)`` once the probe's event is there."""
+    """Reads the lectures topic from its end in a thread; ``times(title)`` once the probe's event is there.
 
-    def __init__(self, bootstrap_servers: str, topic: str, group: str) -> None:
+    Records in either change format: Avro ones are decoded through the registry at ``registry_url``."""
+
+    def __init__(self, bootstrap_servers: str, topic: str, group: str, registry_url: str) -> None:
+        self._topic = topic
+        self._decoder = RecordDecoder(registry_url)
         self._consumer = Consumer(
             {"bootstrap.servers": bootstrap_servers, "group.id": group, "enable.auto.commit": False}
         )
@@ -117,7 +122,9 @@ class TopicWatch:
                 value = message.value()
                 if message.error() is not None or not value:
                     continue
-                event = json.loads(value)
+                event = self._decoder.document(self._topic, value)
+                if not isinstance(event, dict):
+                    continue
                 payload = event.get("payload", event)
                 after = payload.get("after") or {}
                 title = after.get("title")

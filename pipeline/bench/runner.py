@@ -22,6 +22,7 @@ from typing import Any
 
 import psutil
 
+from cdcsync.debezium.change_format import ChangeFormat
 from cdcsync.pipeline.bench import dataset
 from cdcsync.pipeline.bench.backlog import measure_backlog
 from cdcsync.pipeline.bench.cdcsync_peer import CdcsyncPeer
@@ -47,6 +48,7 @@ class BenchPlan:
     keep_sources: bool = False
     cdcsync: bool = True  # False: the peers only (to measure them again without cdcsync's long runs)
     sink_env: Mapping[str, str] | None = None  # CDCSYNC_SINK_* settings for cdcsync's sink
+    change_format: ChangeFormat = ChangeFormat.JSON  # what the run's connectors write
 
 
 def machine() -> dict[str, Any]:
@@ -77,7 +79,7 @@ def run_bench(stack: StackSettings, plan: BenchPlan, say: Say) -> dict[str, Any]
     started = datetime.now(UTC)
     LocalStack(stack).up(timeout=300.0)
     shape = dataset.Shape.for_source_rows(plan.source_rows)
-    sources = BenchSources(stack)
+    sources = BenchSources(stack, plan.change_format)
     say(f"bench {sources.run_id}: {shape.source_rows:,} source rows -> {shape.calendar_rows:,} calendar rows")
     result: dict[str, Any] = {
         "run_id": sources.run_id,
@@ -180,6 +182,7 @@ def _context(sources: BenchSources, stack: StackSettings, plan: BenchPlan, peer:
 
 def _plan_json(plan: BenchPlan) -> dict[str, Any]:
     return {
+        "change_format": plan.change_format.value,
         "source_rows": plan.source_rows,
         "rates_per_s": list(plan.freshness.rates),
         "seconds_per_rate": plan.freshness.duration_s,

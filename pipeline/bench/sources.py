@@ -18,6 +18,7 @@ import psycopg
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from psycopg import sql
 
+from cdcsync.debezium.change_format import ChangeFormat, with_format
 from cdcsync.debezium.connect_client import ConnectClient, ConnectorNotFound
 from cdcsync.debezium.connector_spec import ConnectorSpec
 from cdcsync.debezium.publications import prepare_capture
@@ -54,6 +55,7 @@ class BenchSources:
     """The run's source databases and connectors on the stack; see the module docstring."""
 
     stack: StackSettings
+    change_format: ChangeFormat = ChangeFormat.JSON
     run_id: str = field(default_factory=lambda: f"bench_{uuid.uuid4().hex[:8]}")
     _databases: list[str] = field(default_factory=list)
     _specs: dict[str, ConnectorSpec] = field(default_factory=dict)
@@ -95,9 +97,10 @@ class BenchSources:
         say(f"sources: {shape.source_rows:,} rows written in {seconds:.1f}s ({shape.courses:,} courses)")
         for service in SERVICE_DATABASES:
             token = self.database(service)
-            spec = own_spec(
-                shipped_spec(service), token, notification_topic=f"{token}.notifications", config=WITH_SCHEMAS
-            )
+            # JSON records carry their schemas (the Debezium JDBC sink needs them); Avro's are in the registry.
+            schemas = WITH_SCHEMAS if self.change_format is ChangeFormat.JSON else None
+            shipped = with_format(shipped_spec(service), self.change_format)
+            spec = own_spec(shipped, token, notification_topic=f"{token}.notifications", config=schemas)
             prepare_capture(self.url(service), spec, DEBEZIUM_ROLE)
             self._specs[service] = spec
         with ConnectClient(self.stack.connect_url) as client:
