@@ -1,7 +1,10 @@
-"""Resident memory of a process and its children (psutil), and a sampler that keeps the peak."""
+"""Resident memory (psutil): of a process and its children, or of a process session (a peer's JVM and
+whatever it forked), and a sampler that keeps the peak."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from collections.abc import Callable
 from types import TracebackType
@@ -22,6 +25,27 @@ def rss_bytes(pid: int) -> int | None:
             total += process.memory_info().rss
         except psutil.NoSuchProcess:
             continue
+    return total
+
+
+def session_pids(session: int) -> list[int]:
+    """The pids of the live (not zombie) processes in ``session`` (a session leader's pid)."""
+    pids = []
+    for process in psutil.process_iter(["status"]):
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getsid(process.pid) == session and process.info["status"] != psutil.STATUS_ZOMBIE:
+                pids.append(process.pid)
+    return pids
+
+
+def session_rss(session: int, command: str | None = None) -> int:
+    """The summed resident bytes of the live processes in ``session``; only those named ``command`` if given."""
+    total = 0
+    for pid in session_pids(session):
+        with contextlib.suppress(psutil.Error):
+            process = psutil.Process(pid)
+            if command is None or process.name() == command:
+                total += process.memory_info().rss
     return total
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from cdcsync.pipeline.bench.peer import PeerContext, SourceTopic
 from cdcsync.pipeline.bench.peers import flink_calendar as fc
 from cdcsync.pipeline.bench.peers.jdbc_sink import sink_config
-from cdcsync.pipeline.bench.peers.process_memory import _session_of
+from cdcsync.pipeline.bench.process_memory import session_pids, session_rss
 from cdcsync.pipeline.settings import StackSettings
 from cdcsync.sink.calendar_columns import RULE_COLUMNS
 
@@ -64,5 +65,14 @@ def test_every_calendar_column_has_a_flink_type_and_the_sink_is_keyed_on_the_cal
     assert f"'table-name' = '{fc.TARGET_TABLE}'" in ddl
 
 
-def test_the_session_is_read_past_a_command_name_with_spaces_and_parentheses() -> None:
-    assert _session_of("4242 (java (x) y) S 1 4200 4100 0 -1 4194560") == 4100
+def test_a_session_is_its_live_processes_and_their_memory() -> None:
+    leader = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        assert session_pids(leader.pid) == [leader.pid]
+        assert session_rss(leader.pid) > 0
+        assert session_rss(leader.pid, "sleep") == session_rss(leader.pid)
+        assert session_rss(leader.pid, "java") == 0
+    finally:
+        leader.kill()
+        leader.wait()
+    assert session_pids(leader.pid) == []

@@ -29,7 +29,7 @@ from psycopg.conninfo import conninfo_to_dict
 from cdcsync.pipeline.bench.peer import PeerContext, PeerUnavailable
 from cdcsync.pipeline.bench.peers import flink_calendar as fc
 from cdcsync.pipeline.bench.peers.artifacts import FLINK_CDC_VERSION, FLINK_VERSION, PeerArtifacts, flink_python
-from cdcsync.pipeline.bench.peers.process_memory import session_pids, session_rss, session_rss_of
+from cdcsync.pipeline.bench.process_memory import session_pids, session_rss
 from cdcsync.pipeline.stack.processes import wait_until
 from cdcsync.sink.calendar_columns import KEY_COLUMN_NAMES, RULE_COLUMNS
 
@@ -294,4 +294,4 @@ class FlinkSqlPeer:
     def _sample_rss(self) -> None:
         if self._process is not None:
             self._peak_rss = max(self._peak_rss, session_rss(self._process.pid))
-            self._peak_jvm_rss = max(self._peak_jvm_rss, session_rss_of(self._process.pid, "java"))
+            self._peak_jvm_rss = max(self._peak_jvm_rss, session_rss(self._process.pid, "java"))
