@@ -121,11 +121,16 @@ class ChangeWorkload:
     @contextmanager
     def _transaction(self, service: str) -> Iterator[Connection]:
         conn = self._conn(service)
-        with conn.transaction() as transaction:
-            yield conn
-            if self._rollback_rate and self._rng.random() < self._rollback_rate:
-                self._rolled_back = True
-                raise psycopg.Rollback(transaction)
+        try:
+            with conn.transaction() as transaction:
+                yield conn
+                if self._rollback_rate and self._rng.random() < self._rollback_rate:
+                    self._rolled_back = True
+                    raise psycopg.Rollback(transaction)
+        except psycopg.Rollback:
+            # The transaction swallows its own Rollback once the ROLLBACK ran; it escapes only when the
+            # connection broke first, and the server has then discarded the transaction with the session.
+            raise psycopg.OperationalError(f"{service}: the connection was lost before the rollback") from None
 
     def _pick(self, conn: Connection, query: LiteralString, params: tuple[Any, ...] = ()) -> Row | None:
         """One row chosen from ``query``, which must order its rows."""
