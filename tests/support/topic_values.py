@@ -5,17 +5,12 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.avro import AvroDeserializer
-from confluent_kafka.serialization import MessageField, SerializationContext
-
-CONFLUENT_MAGIC = 0
+from cdcsync.debezium.record_values import RecordDecoder, is_avro_framed
 
 
 @lru_cache(maxsize=4)
-def _deserializer(registry_url: str) -> AvroDeserializer:
-    deserializer: AvroDeserializer = AvroDeserializer(SchemaRegistryClient({"url": registry_url}))
-    return deserializer
+def _decoder(registry_url: str | None) -> RecordDecoder:
+    return RecordDecoder(registry_url)
 
 
 def readable_value(raw: bytes | None, registry_url: str | None = None, topic: str = "") -> str:
@@ -23,10 +18,9 @@ def readable_value(raw: bytes | None, registry_url: str | None = None, topic: st
     ``registry_url``, a JSON value re-serialized, anything else (another test's malformed message) as text."""
     if not raw:
         return ""
-    if raw[0] == CONFLUENT_MAGIC and len(raw) > 5 and registry_url is not None:
-        document = _deserializer(registry_url)(raw, SerializationContext(topic, MessageField.VALUE))
-        return json.dumps(document, separators=(",", ":"), default=str)
-    try:
-        return json.dumps(json.loads(raw), separators=(",", ":"))
-    except ValueError:
+    if is_avro_framed(raw) and registry_url is None:
+        return raw.decode("utf-8", errors="replace")  # a JSON pipeline's topic: bytes that only look framed
+    document = _decoder(registry_url).document(topic, raw)
+    if document is None:
         return raw.decode("utf-8", errors="replace")
+    return json.dumps(document, separators=(",", ":"), default=str)
