@@ -15,8 +15,9 @@ from urllib.parse import quote
 
 from cdcsync.debezium.change_format import REGISTRY_URL_PLACEHOLDER_VARIABLE
 from cdcsync.pipeline.settings import StackSettings
+from cdcsync.sink.source_tables import SERVICES
 
-SERVICE_DATABASES = ("course", "attendance", "assignment")
+SERVICE_DATABASES: tuple[str, ...] = SERVICES  # each service's database is named after the service
 CALENDAR_DATABASE = "calendar"
 
 ADMIN_ROLE = "cdcsync_admin"
