@@ -74,14 +74,6 @@ class CalendarScope:
         )
 
 
-# The batch's desired calendar rows: a session temp table, emptied at each commit. The scope
-# itself is passed as arrays, so that every statement is planned with the batch's real key
-# counts (a temp table is never analyzed, and the planner then takes it for a large one).
-SCOPE_DDL = (
-    "CREATE TEMP TABLE IF NOT EXISTS desired_entries (LIKE calendar.calendar_entries) ON COMMIT DELETE ROWS",
-    "CREATE UNIQUE INDEX IF NOT EXISTS desired_entries_key ON desired_entries (user_id, entry_key)",
-)
-
 # One SELECT per kind, the rules of the spec over live (not deleted) replica rows.
 _LECTURE_ROWS = """
     SELECT e.user_id, 'lecture:' || l.id, 'lecture', c.id, c.title, l.title, l.starts_at, l.ends_at,
@@ -89,7 +81,7 @@ _LECTURE_ROWS = """
            GREATEST(c._committed_at, e._committed_at, l._committed_at)
     FROM cdcsync.lectures l
     JOIN cdcsync.courses c ON c.id = l.course_id AND NOT c._deleted
-    JOIN cdcsync.enrollments e ON e.course_id = l.course_id AND NOT e._deleted AND e.status = 'active'
+    JOIN {enrollments} e ON e.course_id = l.course_id AND NOT e._deleted AND e.status = 'active'
     WHERE NOT l._deleted AND NOT l.cancelled AND {scope}"""
 _ATTENDANCE_ROWS = """
     SELECT e.user_id, 'attendance:' || w.id, 'attendance', c.id, c.title, l.title, w.opens_at, w.closes_at,
@@ -98,7 +90,7 @@ _ATTENDANCE_ROWS = """
     FROM cdcsync.attendance_windows w
     JOIN cdcsync.lectures l ON l.id = w.lecture_id AND NOT l._deleted
     JOIN cdcsync.courses c ON c.id = l.course_id AND NOT c._deleted
-    JOIN cdcsync.enrollments e ON e.course_id = l.course_id AND NOT e._deleted AND e.status = 'active'
+    JOIN {enrollments} e ON e.course_id = l.course_id AND NOT e._deleted AND e.status = 'active'
     WHERE NOT w._deleted AND NOT l.cancelled AND {scope}"""
 _ASSIGNMENT_ROWS = """
     SELECT e.user_id, 'assignment:' || a.id, 'assignment', c.id, c.title, a.title, a.opens_at, a.due_at,
@@ -106,43 +98,44 @@ _ASSIGNMENT_ROWS = """
            GREATEST(c._committed_at, e._committed_at, a._committed_at)
     FROM cdcsync.assignments a
     JOIN cdcsync.courses c ON c.id = a.course_id AND NOT c._deleted
-    JOIN cdcsync.enrollments e ON e.course_id = a.course_id AND NOT e._deleted AND e.status = 'active'
+    JOIN {enrollments} e ON e.course_id = a.course_id AND NOT e._deleted AND e.status = 'active'
     WHERE NOT a._deleted AND a.published AND {scope}"""
 
 _BY_COURSE = sql.SQL("c.id = ANY(%(courses)s::bigint[])")
 _ENROLLMENT_KEYS = "SELECT * FROM unnest(%(enrolled_courses)s::bigint[], %(enrolled_users)s::bigint[])"
-_BY_ENROLLMENT = sql.SQL(f"(e.course_id, e.user_id) IN ({_ENROLLMENT_KEYS})")
+# The batch's enrollments, read by primary key first. Left to join them itself, the planner
+# reaches them through the course and misjudges how many rows follow, then scans whole
+# replica tables instead of probing their indexes.
+_ENROLLED = sql.SQL(
+    "enrolled AS MATERIALIZED (SELECT e.* FROM unnest(%(enrolled_courses)s::bigint[], %(enrolled_users)s::bigint[])"
+    " AS k (course_id, user_id) JOIN cdcsync.enrollments e USING (course_id, user_id)),\n"
+)
+_REPLICA_ENROLLMENTS = sql.SQL("cdcsync.enrollments")
 
-# One block per kind and scope, each an index-driven semi-join from its scope's keys;
-# a block whose scope the batch leaves empty is left out of the statement.
+# One block per kind and scope, each an index-driven semi-join from its scope's keys (the
+# enrollment scope's blocks start from ``enrolled``); a block whose scope the batch leaves
+# empty is left out of the statement.
 _DESIRED_BLOCKS = (
     ("courses", _LECTURE_ROWS, _BY_COURSE),
-    ("enrollments", _LECTURE_ROWS, _BY_ENROLLMENT),
+    ("enrollments", _LECTURE_ROWS, None),
     ("lectures", _LECTURE_ROWS, sql.SQL("l.id = ANY(%(lectures)s::bigint[])")),
     ("courses", _ATTENDANCE_ROWS, _BY_COURSE),
-    ("enrollments", _ATTENDANCE_ROWS, _BY_ENROLLMENT),
+    ("enrollments", _ATTENDANCE_ROWS, None),
     ("windows", _ATTENDANCE_ROWS, sql.SQL("w.id = ANY(%(windows)s::bigint[])")),
     ("courses", _ASSIGNMENT_ROWS, _BY_COURSE),
-    ("enrollments", _ASSIGNMENT_ROWS, _BY_ENROLLMENT),
+    ("enrollments", _ASSIGNMENT_ROWS, None),
     ("assignments", _ASSIGNMENT_ROWS, sql.SQL("a.id = ANY(%(assignments)s::bigint[])")),
 )
 
+
+def _block(rows: str, scope: sql.Composable | None) -> sql.Composed:
+    if scope is None:
+        return sql.SQL(rows).format(enrollments=sql.Identifier("enrolled"), scope=sql.SQL("true"))
+    return sql.SQL(rows).format(enrollments=_REPLICA_ENROLLMENTS, scope=scope)
+
+
 # What the rule SELECTs above yield, in their order: the rule columns, then the source commit time.
 _DERIVED = (*RULE_COLUMNS, SOURCE_COMMITTED_AT)
-
-
-@functools.cache
-def _fill_desired(scopes: frozenset[str]) -> sql.Composed:
-    """The INSERT of the desired rows of the given (non-empty) scopes."""
-    return sql.SQL(
-        "INSERT INTO desired_entries ({columns}, {synced_at}) SELECT *, now() FROM ({rules}) AS rules"
-    ).format(
-        columns=column_list(_DERIVED),
-        synced_at=SYNCED_AT.identifier,
-        rules=sql.SQL(" UNION ").join(
-            sql.SQL(rows).format(scope=scope) for name, rows, scope in _DESIRED_BLOCKS if name in scopes
-        ),
-    )
 
 
 # Every calendar row has a course: all courses known to the replica or the calendar cover them all.
@@ -153,36 +146,64 @@ _WINDOWS_OF_LECTURES = (
     "SELECT id FROM cdcsync.attendance_windows WHERE lecture_id = ANY(%(lectures)s::bigint[]) AND NOT _deleted"
 )
 
-# One delete per scope, so each uses its own index; those of empty scopes are not run.
-_DELETES = {
-    scope: sql.SQL(
-        "DELETE FROM calendar.calendar_entries ce WHERE {match} AND NOT EXISTS"
-        " (SELECT 1 FROM desired_entries d WHERE d.user_id = ce.user_id AND d.entry_key = ce.entry_key)"
-    ).format(match=sql.SQL(match))
-    for scope, match in (
-        ("courses", "ce.course_id = ANY(%(courses)s::bigint[])"),
-        ("enrollments", f"(ce.course_id, ce.user_id) IN ({_ENROLLMENT_KEYS})"),
-        ("entry_keys", "ce.entry_key = ANY(%(entry_keys)s::text[])"),
-    )
-}
+# The calendar rows of a scope, one condition per scope so that each uses its own index.
+_SCOPE_MATCHES = (
+    ("courses", "ce.course_id = ANY(%(courses)s::bigint[])"),
+    ("enrollments", f"(ce.course_id, ce.user_id) IN ({_ENROLLMENT_KEYS})"),
+    ("entry_keys", "ce.entry_key = ANY(%(entry_keys)s::text[])"),
+)
 
 _UPDATED = tuple(column for column in CALENDAR_COLUMNS if column.name not in KEY_COLUMN_NAMES)
 _COMPARED = tuple(column for column in _DERIVED if column.name not in KEY_COLUMN_NAMES)
-# A row whose derived values are unchanged keeps its synced_at: nothing was written.
-_UPSERT = sql.SQL("""
-    INSERT INTO calendar.calendar_entries AS ce ({columns}, {synced_at})
-    SELECT {columns}, (SELECT clock_timestamp()) FROM desired_entries
-    ON CONFLICT ({key}) DO UPDATE SET {assignments}
-    WHERE ({current}) IS DISTINCT FROM ({proposed})""").format(
-    columns=column_list(_DERIVED),
-    synced_at=SYNCED_AT.identifier,
-    key=sql.SQL(", ").join(map(sql.Identifier, KEY_COLUMN_NAMES)),
-    assignments=sql.SQL(", ").join(
-        sql.SQL("{} = {}").format(c.identifier, sql.Identifier("excluded", c.name)) for c in _UPDATED
-    ),
-    current=column_list(_COMPARED, "ce"),
-    proposed=column_list(_COMPARED, "excluded"),
-)
+
+
+@functools.cache
+def _recompute_statement(scopes: frozenset[str]) -> sql.Composed:
+    """The recompute of the given (non-empty) scopes, one statement: the rules' rows there, evaluated once, then
+
+    - each scope's delete of the calendar rows the rules no longer give (its blocks only when present);
+    - the upsert of the rules' rows; a row whose derived values are unchanged keeps its ``synced_at``:
+      nothing was written.
+
+    The deletes and the upsert touch disjoint rows (those not desired, those desired), so they run
+    as data-modifying CTEs of one statement: no temp table to fill, one round trip. Yields
+    (rows upserted, rows deleted).
+    """
+    deletes = [(name, match) for name, match in _SCOPE_MATCHES if name in scopes]
+    return sql.SQL("""
+        WITH {enrolled}desired ({derived}) AS MATERIALIZED ({rules}),
+        {deletes}
+        upserted AS (
+            INSERT INTO calendar.calendar_entries AS ce ({derived}, {synced_at})
+            SELECT {derived}, (SELECT clock_timestamp()) FROM desired
+            ON CONFLICT ({key}) DO UPDATE SET {assignments}
+            WHERE ({current}) IS DISTINCT FROM ({proposed})
+            RETURNING 1)
+        SELECT (SELECT count(*) FROM upserted), {deleted}""").format(
+        enrolled=_ENROLLED if "enrollments" in scopes else sql.SQL(""),
+        derived=column_list(_DERIVED),
+        rules=sql.SQL(" UNION ").join(_block(rows, scope) for name, rows, scope in _DESIRED_BLOCKS if name in scopes),
+        deletes=sql.SQL("").join(
+            sql.SQL(
+                "{name} AS (DELETE FROM calendar.calendar_entries ce WHERE {match} AND NOT EXISTS"
+                " (SELECT 1 FROM desired d WHERE d.user_id = ce.user_id AND d.entry_key = ce.entry_key)"
+                " RETURNING 1),\n"
+            ).format(name=sql.Identifier(f"deleted_{name}"), match=sql.SQL(match))
+            for name, match in deletes
+        ),
+        synced_at=SYNCED_AT.identifier,
+        key=sql.SQL(", ").join(map(sql.Identifier, KEY_COLUMN_NAMES)),
+        assignments=sql.SQL(", ").join(
+            sql.SQL("{} = {}").format(c.identifier, sql.Identifier("excluded", c.name)) for c in _UPDATED
+        ),
+        current=column_list(_COMPARED, "ce"),
+        proposed=column_list(_COMPARED, "excluded"),
+        deleted=sql.SQL(" + ").join(
+            sql.SQL("(SELECT count(*) FROM {})").format(sql.Identifier(f"deleted_{name}")) for name, _ in deletes
+        )
+        if deletes
+        else sql.SQL("0"),
+    )
 
 
 @dataclass(frozen=True)
@@ -230,11 +251,6 @@ def recompute_calendar(cur: Cursor[tuple[object, ...]], scope: CalendarScope) ->
     )
     if not present:  # a truncate, and no course anywhere: no calendar row to compute
         return CalendarDelta(0, 0)
-    cur.execute(_fill_desired(present), parameters)
-    deleted = 0
-    for name, statement in _DELETES.items():
-        if name in present:
-            cur.execute(statement, parameters)
-            deleted += cur.rowcount
-    cur.execute(_UPSERT)
-    return CalendarDelta(upserted=cur.rowcount, deleted=deleted)
+    cur.execute(_recompute_statement(present), parameters)
+    upserted, deleted = cur.fetchone() or (0, 0)
+    return CalendarDelta(upserted=int(str(upserted)), deleted=int(str(deleted)))

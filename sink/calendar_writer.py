@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from psycopg import Connection, Cursor
 
-from cdcsync.sink.calendar_projection import SCOPE_DDL, CalendarScope, recompute_calendar
+from cdcsync.sink.calendar_projection import CalendarScope, recompute_calendar
 from cdcsync.sink.change_batch import ChangeBatch
 from cdcsync.sink.change_event import Key, SourceCommitPosition
 from cdcsync.sink.offset_store import OffsetStore
@@ -55,8 +55,6 @@ class CalendarWriter:
             cur.execute("SET plan_cache_mode = force_custom_plan")
             for table in SOURCE_TABLES:
                 cur.execute(staging_ddl(table))
-            for statement in SCOPE_DDL:
-                cur.execute(statement)
         self._prepared = True
 
     def apply(self, batch: ChangeBatch) -> BatchResult:

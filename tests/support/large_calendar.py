@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from psycopg import Cursor
 
-from cdcsync.sink.calendar_projection import SCOPE_DDL, CalendarScope, recompute_calendar
+from cdcsync.sink.calendar_projection import CalendarScope, recompute_calendar
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,6 @@ def fill_replica(cur: Cursor[tuple[object, ...]], shape: CalendarShape) -> None:
 
 def project_everything(cur: Cursor[tuple[object, ...]]) -> None:
     """The calendar of the whole replica, by the sink's own projection, then fresh statistics."""
-    for statement in SCOPE_DDL:
-        cur.execute(statement)
     scope = CalendarScope(frozenset(), frozenset(), frozenset(), frozenset(), frozenset(), everything=True)
     recompute_calendar(cur, scope)
     cur.execute("ANALYZE")
