@@ -217,7 +217,7 @@ class _Session:
         Returns the batch that finished meanwhile (None if none did). ``consume=False`` only finishes the
         batch in flight."""
         messages = consume_batch(consumer, self._settings, _IDLE_WAIT_S) if consume else []
-        received_at = time.time()
+        self._telemetry.received(messages)
         registry_lost: SchemaRegistryUnavailable | None = None
         try:
             batch, letters, message_errors = collect_batch(messages, self._routing, self._avro)
@@ -234,7 +234,7 @@ class _Session:
         if registry_lost is not None:
             self._wait_for_registry(consumer, registry_lost)
             return applied
-        self._telemetry.turned(consumer, messages, batch, received_at)
+        self._telemetry.turned(consumer, messages, batch)
         self._note_kafka_errors(consumer, [*self._client_errors, *message_errors], bool(messages))
         self._client_errors.clear()
         if self._reposition:

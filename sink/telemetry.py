@@ -1,6 +1,6 @@
 """What the consumer loop tells the outside: metrics, heartbeats, liveness and readiness.
 
-The loop calls ``turned`` once per turn, ``assigned`` when partitions (re)start
+The loop calls ``received`` and ``turned`` once per turn, ``assigned`` when partitions (re)start
 from their stored offsets, and ``applied`` once per committed batch (before the
 ``turned`` of the batch consumed while it applied: ``applied`` ends what was pending); none of
 them does I/O beyond a non-blocking poll of the heartbeat topics. When an HTTP
@@ -75,14 +75,17 @@ class SinkTelemetry:
         )
         self._assigned = frozenset((p.topic, p.partition) for p in positions)
 
-    def turned(self, consumer: Consumer, messages: Sequence[Message], batch: ChangeBatch, received_at: float) -> None:
-        """Once per loop turn, after ``consume`` (at ``received_at``, epoch seconds) and after the batch applied
-        meanwhile was reported: assignment, watermarks, pending messages, heartbeats.
+    def received(self, messages: Sequence[Message]) -> None:
+        """Right after ``consume``, before the loop waits for the batch in flight: their way from Kafka."""
+        self.metrics.received(_record_timestamps(messages), time.time())
+
+    def turned(self, consumer: Consumer, messages: Sequence[Message], batch: ChangeBatch) -> None:
+        """Once per loop turn, after ``received`` and after the batch applied meanwhile was reported:
+        assignment, watermarks, pending messages, heartbeats.
 
         A pending message's time is its change's source commit, else (a tombstone, a dead letter) its Kafka time.
         """
         self._last_turn = time.monotonic()
-        self.metrics.received(_record_timestamps(messages), received_at)
         assignment = consumer.assignment()
         current = frozenset((p.topic, p.partition) for p in assignment)
         if current != self._assigned:  # a revocation, or an assignment not seen through ``assigned``
