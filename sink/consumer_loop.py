@@ -242,7 +242,7 @@ class _Session:
             return applied
         if not batch.next_offsets:
             if applied is None:
-                self._check_calendar_when_idle()
+                self._check_calendar_when_idle(consumer)
             return applied
         self._write_dead_letters(letters)
         self._pipeline.submit(batch, len(letters))
@@ -287,10 +287,15 @@ class _Session:
             self._reconnect.call(self._avro.probe, restores=REGISTRY)
         self._recover(consumer)
 
-    def _check_calendar_when_idle(self) -> None:
-        if time.monotonic() - self._last_calendar_contact >= _IDLE_CHECK_EVERY_S:
-            self._last_calendar_contact = time.monotonic()
+    def _check_calendar_when_idle(self, consumer: Consumer) -> None:
+        if time.monotonic() - self._last_calendar_contact < _IDLE_CHECK_EVERY_S:
+            return
+        self._last_calendar_contact = time.monotonic()
+        try:
             self._calendar.check()
+        except CalendarDatabaseUnavailable as exc:
+            self._outages.lost(exc)
+            self._recover(consumer)
 
     def _on_revoke(self, client: Consumer, partitions: list[TopicPartition]) -> None:
         """The partitions' next owner starts from the offsets stored in PostgreSQL: let the batch in flight
