@@ -12,6 +12,7 @@ Reading order for a newcomer:
 - ``consumed_batch``: a consumed batch of messages decoded into changes and dead letters (pure).
 - ``calendar_database``: the connection, opened again after it drops; errors out as decisions.
 - ``reconnect``: backoff (tenacity) and the record of outages; ``sink_state``: the state file.
+- ``apply_pipeline``: applies one batch on a worker thread while the loop decodes the next.
 - ``consumer_loop``: orchestrates Kafka, dead letters and the writer.
 - ``telemetry``: what the loop reports: ``heartbeats`` (Debezium's, read on the side), ``lag`` (per
   partition, pure), ``metrics`` (Prometheus), ``health`` (live, ready), served by ``http_server``;

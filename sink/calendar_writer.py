@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 # Serializes batches across sink instances sharing a calendar database: the
 # recompute reads replica rows other partitions' batches write.
-_BATCH_LOCK = 0x63616C656E646172  # "calendar"
+BATCH_LOCK = 0x63616C656E646172  # "calendar"
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class CalendarWriter:
             self._prepare_session()
         replica_rows = 0
         with self._conn.transaction(), self._conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_BATCH_LOCK,))
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (BATCH_LOCK,))
             collapsed = batch.collapse(*_replica_state(cur, batch))
             changes = collapsed.changes_by_table
             # A truncate first: the batch's remaining changes of that table are all newer than it.

@@ -1,15 +1,21 @@
 """The sink daemon's loop. It only orchestrates: consume a batch, decode, write dead
 letters durably, apply the batch in one transaction, then tell Kafka the offsets.
 
-Order of effects per batch, which is what makes a crash at any instant safe:
+Batches overlap (``sink.apply_pipeline``): while batch N applies on the apply worker,
+the loop consumes and decodes batch N+1; then it waits for N, and only after N
+committed does it write N+1's dead letters and start N+1. Order of effects per batch,
+which is what makes a crash at any instant safe:
 1. dead letters are acknowledged by Kafka (or the loop stops, offsets unmoved);
 2. replica, calendar rows and offsets commit in one PostgreSQL transaction;
 3. the same offsets are committed to Kafka, for lag tools only.
-On (re)assignment, partitions resume from the offsets stored in PostgreSQL.
+On (re)assignment, partitions resume from the offsets stored in PostgreSQL; a
+rebalance first waits for the batch in flight, so that the offsets it stores are
+the ones read (by this consumer or by the partitions' next owner).
 
 Outages: librdkafka reconnects to brokers by itself; the loop only records the
 outage. When the calendar database fails mid-batch, the outcome of the batch is
-unknown and the consumer's position is already past it, so the loop reconnects
+unknown and the consumer's position is already past it (and past the batch decoded
+meanwhile, which is dropped unapplied), so the loop reconnects
 (with backoff), migrates, re-reads the stored offsets and moves every assigned
 partition back to them before consuming again. A partition assigned while the
 database is down stays paused until then. When the schema registry does not
@@ -30,10 +36,10 @@ from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
+from cdcsync.sink.apply_pipeline import AppliedBatch, ApplyPipeline
 from cdcsync.sink.avro_changes import AvroChanges
 from cdcsync.sink.batch_consumer import consume_batch
 from cdcsync.sink.calendar_database import CalendarDatabase
-from cdcsync.sink.calendar_writer import BatchResult
 from cdcsync.sink.consumed_batch import collect_batch
 from cdcsync.sink.dead_letters import DeadLetter, DeadLettersUnacknowledged, DeadLetterTopic
 from cdcsync.sink.errors import (
@@ -70,12 +76,23 @@ class SinkRunStats:
     calendar_upserts: int = 0
     calendar_deletes: int = 0
 
+    def add(self, applied: AppliedBatch | None) -> None:
+        if applied is None:
+            return
+        self.batches += 1
+        self.messages += applied.result.messages
+        self.changes += applied.result.changes
+        self.dead_letters += applied.dead_letters
+        self.calendar_upserts += applied.result.calendar_upserts
+        self.calendar_deletes += applied.result.calendar_deletes
+
 
 class SinkDaemon:
     """Consumes the source topics and keeps ``calendar.calendar_entries`` equal to the rules.
 
-    Nothing connects in the constructor. ``run`` returns when ``stop`` is set,
-    or after ``max_batches`` batches (for tests), and always leaves the group.
+    Nothing connects in the constructor. ``run`` returns when ``stop`` is set (after
+    the batch in flight finished), or after ``max_batches`` batches (for tests: none
+    more starts), and always leaves the group.
     It outlasts outages of Kafka and of the calendar database; it raises
     ``SinkCannotContinue`` for what retrying cannot fix. ``state_file``, if
     given, follows every transition (``sink.sink_state``).
@@ -110,16 +127,9 @@ class SinkDaemon:
             consumer = session.start()
             outages.running()
             while not stop.is_set() and (max_batches is None or stats.batches < max_batches):
-                applied = session.step(consumer)
-                if applied is None:
-                    continue
-                result, dead_letters = applied
-                stats.batches += 1
-                stats.messages += result.messages
-                stats.changes += result.changes
-                stats.dead_letters += dead_letters
-                stats.calendar_upserts += result.calendar_upserts
-                stats.calendar_deletes += result.calendar_deletes
+                more = max_batches is None or stats.batches + session.in_flight < max_batches
+                stats.add(session.step(consumer, consume=more))
+            stats.add(session.finish(consumer))
         except DependencyUnavailable:
             pass  # asked to stop while waiting for a dependency
         except SinkCannotContinue as exc:
@@ -169,6 +179,7 @@ class _Session:
         self._outages = outages
         self._reconnect = reconnect
         self._calendar = CalendarDatabase(settings.calendar_db_url, offsets)
+        self._pipeline = ApplyPipeline(self._calendar.apply)
         self._dead_letters = DeadLetterTopic(
             settings.dead_letter_topic,
             producer_config(settings),
@@ -188,40 +199,71 @@ class _Session:
             consumer = Consumer(consumer_config(self._settings, self._client_errors.append))
         except KafkaException as exc:
             raise SinkConfigInvalid(f"Kafka consumer configuration: {exc.args[0].str()}") from exc
-        consumer.subscribe(sorted(self._routing), on_assign=self._on_assign)
+        consumer.subscribe(sorted(self._routing), on_assign=self._on_assign, on_revoke=self._on_revoke)
         return consumer
 
+    @property
+    def in_flight(self) -> int:
+        return self._pipeline.in_flight
+
     def close(self) -> None:
+        self._pipeline.close()
         self._dead_letters.close()
         self._calendar.close()
 
-    def step(self, consumer: Consumer) -> tuple[BatchResult, int] | None:
-        """Consume and apply one batch; None if there was nothing to apply (or it must be read again)."""
-        messages = consume_batch(consumer, self._settings, _IDLE_WAIT_S)
+    def step(self, consumer: Consumer, consume: bool = True) -> AppliedBatch | None:
+        """Consume and decode a batch while the one in flight applies, wait for that one, then start this one.
+
+        Returns the batch that finished meanwhile (None if none did). ``consume=False`` only finishes the
+        batch in flight."""
+        messages = consume_batch(consumer, self._settings, _IDLE_WAIT_S) if consume else []
+        self._telemetry.received(messages)
+        registry_lost: SchemaRegistryUnavailable | None = None
         try:
             batch, letters, message_errors = collect_batch(messages, self._routing, self._avro)
         except SchemaRegistryUnavailable as exc:
-            self._wait_for_registry(consumer, exc)
+            registry_lost = exc
+        try:
+            applied = self._take(consumer)
+        except CalendarDatabaseUnavailable as exc:
+            self._outages.lost(exc)
+            if messages:
+                logger.info("dropped %d messages consumed while the batch before failed: read again", len(messages))
+            self._recover(consumer)
             return None
+        if registry_lost is not None:
+            self._wait_for_registry(consumer, registry_lost)
+            return applied
         self._telemetry.turned(consumer, messages, batch)
         self._note_kafka_errors(consumer, [*self._client_errors, *message_errors], bool(messages))
         self._client_errors.clear()
         if self._reposition:
             self._recover(consumer)  # the messages consumed meanwhile are read again from the stored offsets
-            return None
+            return applied
+        if not batch.next_offsets:
+            if applied is None:
+                self._check_calendar_when_idle(consumer)
+            return applied
+        self._write_dead_letters(letters)
+        self._pipeline.submit(batch, len(letters))
+        return applied
+
+    def finish(self, consumer: Consumer) -> AppliedBatch | None:
+        """When stopping: wait for the batch in flight. One that failed is read again by the next run."""
         try:
-            if not batch.next_offsets:
-                self._check_calendar_when_idle()
-                return None
-            applying = time.monotonic()
-            self._write_dead_letters(letters)
-            result = self._calendar.apply(batch)
-            self._last_calendar_contact = time.monotonic()
-            self._telemetry.applied(batch, result, len(letters), self._last_calendar_contact - applying)
+            return self._take(consumer)
         except CalendarDatabaseUnavailable as exc:
             self._outages.lost(exc)
-            self._recover(consumer)
             return None
+
+    def _take(self, consumer: Consumer) -> AppliedBatch | None:
+        """The batch in flight once committed: telemetry, then its offsets to Kafka."""
+        applied = self._pipeline.take()
+        if applied is None:
+            return None
+        self._last_calendar_contact = time.monotonic()
+        batch, result = applied.batch, applied.result
+        self._telemetry.applied(batch, result, applied.dead_letters, applied.seconds, applied.committed_at)
         try:
             consumer.commit(
                 offsets=[TopicPartition(t, p, o) for (t, p), o in batch.next_offsets.items()], asynchronous=True
@@ -232,11 +274,11 @@ class _Session:
             "applied batch: %d messages, %d changes, %d dead letters, %d calendar rows written, %d removed",
             result.messages,
             result.changes,
-            len(letters),
+            applied.dead_letters,
             result.calendar_upserts,
             result.calendar_deletes,
         )
-        return result, len(letters)
+        return applied
 
     def _wait_for_registry(self, consumer: Consumer, lost: SchemaRegistryUnavailable) -> None:
         """Nothing of the batch was applied: wait until the registry answers, then read it again."""
@@ -245,12 +287,23 @@ class _Session:
             self._reconnect.call(self._avro.probe, restores=REGISTRY)
         self._recover(consumer)
 
-    def _check_calendar_when_idle(self) -> None:
-        if time.monotonic() - self._last_calendar_contact >= _IDLE_CHECK_EVERY_S:
-            self._last_calendar_contact = time.monotonic()
+    def _check_calendar_when_idle(self, consumer: Consumer) -> None:
+        if time.monotonic() - self._last_calendar_contact < _IDLE_CHECK_EVERY_S:
+            return
+        self._last_calendar_contact = time.monotonic()
+        try:
             self._calendar.check()
+        except CalendarDatabaseUnavailable as exc:
+            self._outages.lost(exc)
+            self._recover(consumer)
+
+    def _on_revoke(self, client: Consumer, partitions: list[TopicPartition]) -> None:
+        """The partitions' next owner starts from the offsets stored in PostgreSQL: let the batch in flight
+        store its own first (also called for partitions lost)."""
+        self._pipeline.join()
 
     def _on_assign(self, client: Consumer, partitions: list[TopicPartition]) -> None:
+        self._pipeline.join()  # the connection is the apply worker's until then; and its offsets count
         try:
             wanted = [(p.topic, p.partition) for p in partitions]
             stored = self._calendar.load_offsets(wanted)

@@ -1,7 +1,8 @@
 """What the consumer loop tells the outside: metrics, heartbeats, liveness and readiness.
 
-The loop calls ``turned`` once per turn, ``assigned`` when partitions (re)start
-from their stored offsets, and ``applied`` once per committed batch; none of
+The loop calls ``received`` and ``turned`` once per turn, ``assigned`` when partitions (re)start
+from their stored offsets, and ``applied`` once per committed batch (before the
+``turned`` of the batch consumed while it applied: ``applied`` ends what was pending); none of
 them does I/O beyond a non-blocking poll of the heartbeat topics. When an HTTP
 address is set, ``start`` serves /metrics, /livez and /readyz until ``close``.
 """
@@ -74,13 +75,17 @@ class SinkTelemetry:
         )
         self._assigned = frozenset((p.topic, p.partition) for p in positions)
 
+    def received(self, messages: Sequence[Message]) -> None:
+        """Right after ``consume``, before the loop waits for the batch in flight: their way from Kafka."""
+        self.metrics.received(_record_timestamps(messages), time.time())
+
     def turned(self, consumer: Consumer, messages: Sequence[Message], batch: ChangeBatch) -> None:
-        """Once per loop turn, after ``consume``: assignment, watermarks, pending messages, heartbeats.
+        """Once per loop turn, after ``received`` and after the batch applied meanwhile was reported:
+        assignment, watermarks, pending messages, heartbeats.
 
         A pending message's time is its change's source commit, else (a tombstone, a dead letter) its Kafka time.
         """
         self._last_turn = time.monotonic()
-        self.metrics.received(_record_timestamps(messages), time.time())
         assignment = consumer.assignment()
         current = frozenset((p.topic, p.partition) for p in assignment)
         if current != self._assigned:  # a revocation, or an assignment not seen through ``assigned``
@@ -100,10 +105,13 @@ class SinkTelemetry:
         except KafkaException as exc:  # informational: the next turn tries again
             logger.debug("heartbeats: %s", exc)
 
-    def applied(self, batch: ChangeBatch, result: BatchResult, dead_letters: int, seconds: float) -> None:
+    def applied(
+        self, batch: ChangeBatch, result: BatchResult, dead_letters: int, seconds: float, committed_at: float
+    ) -> None:
+        """A batch committed at ``committed_at`` (epoch seconds) after ``seconds`` in its apply."""
         commit_times = batch.commit_times
         self.lag.applied(batch.next_offsets, {tp: dt.timestamp() for tp, dt in batch.newest_commit.items()})
-        self.metrics.batch_applied(result, dead_letters, seconds, commit_times)
+        self.metrics.batch_applied(result, dead_letters, seconds, commit_times, applied_at=committed_at)
 
     def live(self) -> Verdict:
         latest = max([self._started_at, self._last_turn or 0.0, *self._outages.down().values()])
