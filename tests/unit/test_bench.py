@@ -9,6 +9,7 @@ import pytest
 
 from cdcsync.pipeline.bench.dataset import USERS_PER_COURSE, Shape
 from cdcsync.pipeline.bench.freshness import FreshnessPlan, histogram_quantile, latency_series, percentile, summary
+from cdcsync.pipeline.bench.peer import PeerStalled, ProgressWatch
 from cdcsync.pipeline.bench.probe import ProbeResult
 from cdcsync.pipeline.bench.report import render_freshness, render_stages, render_table
 
@@ -106,3 +107,19 @@ def test_the_freshness_table_has_every_rate_of_every_peer() -> None:
     table = render_freshness(_result())
     assert "| cdcsync | 10 | 9.9 | 50 | 80 | 100 | 200 | 60 (0) | 40 |" in table
     assert "| cdcsync | 300 | not run: ... |" in table
+
+
+def test_a_peer_whose_target_stops_changing_short_of_its_goal_has_stalled() -> None:
+    watch = ProgressWatch("peer", stall_s=60)
+    watch.note(0, 100, now=0.0)
+    watch.note(0, 100, now=59.0)  # nothing yet, not for long enough
+    watch.note(40, 100, now=100.0)  # progress restarts the clock
+    watch.note(40, 100, now=159.0)
+    with pytest.raises(PeerStalled, match="stalled at 40 of 100 rows: no change for 60s"):
+        watch.note(40, 100, now=160.0)
+
+
+def test_a_peer_at_its_goal_has_not_stalled() -> None:
+    watch = ProgressWatch("peer", stall_s=1)
+    watch.note(100, 100, now=0.0)
+    watch.note(100, 100, now=10.0)
