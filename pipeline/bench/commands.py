@@ -42,6 +42,11 @@ def bench() -> None:
     "--rates", help=f"Load rates for freshness, changes/s, comma-separated.  [full: {_FULL_RATES}; smoke: 50]"
 )
 @click.option("--seconds-per-rate", type=click.FloatRange(min=1), help="How long each rate runs.  [full: 30; smoke: 3]")
+@click.option(
+    "--warmup-seconds",
+    type=click.FloatRange(min=0),
+    help="Per peer, the load at the highest rate, unmeasured, before the first rate (0: none).  [full: 30; smoke: 1]",
+)
 @click.option("--probe-interval", type=click.FloatRange(min=0.05), default=0.5, help="Seconds between probes.")
 @click.option(
     "--probe-timeout",
@@ -86,6 +91,7 @@ def run(  # noqa: PLR0917 - click passes every option positionally
     source_rows: int | None,
     rates: str | None,
     seconds_per_rate: float | None,
+    warmup_seconds: float | None,
     probe_interval: float,
     probe_timeout: float,
     backlog_changes: int | None,
@@ -130,6 +136,7 @@ def run(  # noqa: PLR0917 - click passes every option positionally
             probe_interval_s=probe_interval,
             probe_timeout_s=probe_timeout,
             drain_timeout_s=180.0,
+            warmup_s=warmup_seconds if warmup_seconds is not None else (1.0 if smoke else 30.0),
         ),
         backlog_changes=backlog_changes if backlog_changes is not None else (200 if smoke else 200_000),
         peers=selected,

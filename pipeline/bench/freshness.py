@@ -1,5 +1,10 @@
 """Freshness: commit-to-visible under a paced load, per rate, and cdcsync's per-stage breakdown.
 
+First a warm-up: the same load at the highest rate, unmeasured, for ``warmup_s``, then one probe waits
+for the peer to drain it. A stack the bench has just started runs JVMs that are still compiling their hot
+code (Connect's C2 threads took ~40% of a core in the first minute), and a peer's caches and pools are cold:
+without the warm-up the first rate measures that, not the pipeline.
+
 For each rate the load runs while the probe renames a lecture every ``probe_interval`` seconds and waits
 for it in the peer's target. After the rate's time, the load stops and one more probe (not counted)
 waits for the peer to drain what it still had queued, so the next rate starts from a caught-up peer.
@@ -38,7 +43,12 @@ class FreshnessPlan:
     probe_interval_s: float
     probe_timeout_s: float
     drain_timeout_s: float
+    warmup_s: float = 0.0  # the unmeasured load at the highest rate before the first one; 0: none
     seed: int = 10
+
+    @property
+    def warmup_rate(self) -> float:
+        return max(self.rates, default=0.0)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -56,6 +66,15 @@ def summary(values: Sequence[float]) -> dict[str, float | None]:
         "p99": percentile(values, 99),
         "max": max(values) if values else None,
     }
+
+
+def latency_series(results: Sequence[ProbeResult], started_at: float) -> list[list[float | None]]:
+    """Each probe as ``[offset_s, latency_s]`` in commit order: its commit's offset from the rate's start
+    (epoch ``started_at``) and its commit-to-visible (None: timed out), both to 10 ms, to see a trend."""
+    ordered = sorted(results, key=lambda result: result.committed_at)
+    return [
+        [round(r.committed_at - started_at, 2), None if r.latency_s is None else round(r.latency_s, 2)] for r in ordered
+    ]
 
 
 def histogram_quantile(buckets: Mapping[float, float], q: float) -> float | None:
@@ -112,10 +131,12 @@ def _synced_at(conn: psycopg.Connection[tuple[Any, ...]], result: ProbeResult) -
 
 def measure_freshness(
     peer: Peer, ctx: PeerContext, shape: Shape, plan: FreshnessPlan, say: Say
-) -> list[dict[str, Any]]:
-    """One result per rate: the load achieved, commit-to-visible p50/p95/p99/max, and for cdcsync the stages."""
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The warm-up (None without one), and one result per rate: the load achieved, commit-to-visible
+    p50/p95/p99/max and over time, and for cdcsync the stages."""
     results: list[dict[str, Any]] = []
-    undrained: float | None = None  # a rate the peer had not drained: higher ones are not run
+    warmup: dict[str, Any] | None = None
+    undrained: str | None = None  # what the peer had not drained: the rates after it are not run
     lectures = itertools.cycle(probe_lectures(shape))
     cdcsync = peer if isinstance(peer, CdcsyncPeer) else None
     lecture_topic = ctx.topic("lectures")
@@ -126,9 +147,17 @@ def measure_freshness(
         ) as watch,
         psycopg.connect(ctx.target_url, autocommit=True) as target,
     ):
+        if plan.warmup_s > 0 and plan.rates:
+            warmup = _warm_up(probe, lectures, ctx, shape, plan)
+            if warmup["drain_s"] is None:
+                undrained = f"the warm-up at {plan.warmup_rate:g}/s"
+            say(
+                f"  {peer.name} warm-up: {plan.warmup_s:g}s at {plan.warmup_rate:g}/s "
+                f"(achieved {warmup['achieved_rate_per_s']}/s), drained in {_ms(warmup['drain_s'])}"
+            )
         for rate in plan.rates:
             if undrained is not None:
-                reason = f"not run: {peer.name} had not drained {undrained:g}/s {plan.drain_timeout_s:g}s after it"
+                reason = f"not run: {peer.name} had not drained {undrained} {plan.drain_timeout_s:g}s after it"
                 results.append({"rate_per_s": rate, "skipped": reason})
                 say(f"  {peer.name} at {rate:g}/s: {reason}")
                 continue
@@ -138,8 +167,11 @@ def measure_freshness(
             latencies: list[float] = []
             visible: list[ProbeResult] = []
             timeouts = 0
+            probed: list[ProbeResult] = []
+            started_at = time.time()
             with PacedLoad(ctx.source_urls, shape, rate, plan.seed) as load:
                 for result in _probe_while(probe, lectures, plan):
+                    probed.append(result)
                     if result.latency_s is None:
                         timeouts += 1
                         continue
@@ -151,7 +183,7 @@ def measure_freshness(
             if cdcsync is not None:
                 stages.receive_after = dict(cdcsync.metrics().get(f"{RECEIVE_DELAY}_bucket", {}))
             drain = probe.once(next(lectures), plan.drain_timeout_s)
-            undrained = rate if drain.latency_s is None else None
+            undrained = f"{rate:g}/s" if drain.latency_s is None else None
             entry: dict[str, Any] = {
                 "rate_per_s": rate,
                 "achieved_rate_per_s": round(load.achieved_rate, 1),
@@ -161,6 +193,7 @@ def measure_freshness(
                 "probe_timeout_s": plan.probe_timeout_s,
                 "commit_to_visible_s": summary(latencies),
                 "drain_s": drain.latency_s,
+                "latency_over_time": latency_series(probed, started_at),  # [[offset_s, latency_s], ...]
             }
             if cdcsync is not None:
                 entry["stages"] = stages.result()
@@ -171,7 +204,23 @@ def measure_freshness(
                 f"p50 {_ms(s['p50'])} p95 {_ms(s['p95'])} p99 {_ms(s['p99'])} max {_ms(s['max'])}, "
                 f"{len(latencies)} probes, {timeouts} timed out, drained in {_ms(drain.latency_s)}"
             )
-    return results
+    return warmup, results
+
+
+def _warm_up(
+    probe: Probe, lectures: Iterator[int], ctx: PeerContext, shape: Shape, plan: FreshnessPlan
+) -> dict[str, Any]:
+    """The load at the highest rate for ``warmup_s``, unmeasured, then one probe for the peer to drain it."""
+    with PacedLoad(ctx.source_urls, shape, plan.warmup_rate, plan.seed + 1) as load:
+        load.run_for(plan.warmup_s)
+    drain = probe.once(next(lectures), plan.drain_timeout_s)
+    return {
+        "seconds": plan.warmup_s,
+        "rate_per_s": plan.warmup_rate,
+        "achieved_rate_per_s": round(load.achieved_rate, 1),
+        "changes": load.applied,
+        "drain_s": drain.latency_s,
+    }
 
 
 def _probe_while(probe: Probe, lectures: Iterator[int], plan: FreshnessPlan) -> Iterator[ProbeResult]:

@@ -14,11 +14,13 @@ Each peer other than cdcsync is a class in a module under ``cdcsync.pipeline.ben
 reported as such, like any peer that cannot run.
 
 A peer that cannot run here raises ``PeerUnavailable`` (from any method) with the exact reason; the
-bench reports that reason in the table and the JSON instead of numbers.
+bench reports that reason in the table and the JSON instead of numbers. One whose target stops changing
+short of its goal raises ``PeerStalled`` (``ProgressWatch``) instead of waiting out the load's timeout.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +44,32 @@ class PeerUnavailable(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+STALL_S = 240.0  # no change in a peer's target for this long, short of its goal: it has stalled
+
+
+class PeerStalled(Exception):
+    """A peer's target stopped changing short of its goal (the JSON and the table say where)."""
+
+
+@dataclass
+class ProgressWatch:
+    """Raises ``PeerStalled`` once the count ``note`` is given has not changed for ``stall_s`` short of the goal."""
+
+    what: str
+    stall_s: float = STALL_S
+    _last: int | None = None
+    _since: float = 0.0
+
+    def note(self, count: int, goal: int, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        if count != self._last:
+            self._last, self._since = count, now
+        elif count != goal and now - self._since >= self.stall_s:
+            raise PeerStalled(
+                f"{self.what} stalled at {count:,} of {goal:,} rows: no change for {now - self._since:.0f}s"
+            )
 
 
 @dataclass(frozen=True, repr=False)  # URLs hold the stack's password: no generated repr

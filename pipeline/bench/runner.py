@@ -81,6 +81,11 @@ def run_bench(stack: StackSettings, plan: BenchPlan, say: Say) -> dict[str, Any]
     shape = dataset.Shape.for_source_rows(plan.source_rows)
     sources = BenchSources(stack, plan.change_format)
     say(f"bench {sources.run_id}: {shape.source_rows:,} source rows -> {shape.calendar_rows:,} calendar rows")
+    fresh = plan.freshness
+    say(
+        f"freshness per peer: warm-up {fresh.warmup_s:g}s at {fresh.warmup_rate:g}/s (unmeasured, then drained), "
+        f"then {', '.join(f'{r:g}' for r in fresh.rates)}/s for {fresh.duration_s:g}s each"
+    )
     result: dict[str, Any] = {
         "run_id": sources.run_id,
         "started_at": started.isoformat(),
@@ -145,7 +150,7 @@ def _run_peer(
                 entry["backlog"] = {"not_run": str(exc)}
                 say(f"  backlog: not measured: {exc}")
         say(f"{peer.name}: freshness ...")
-        entry["freshness"] = measure_freshness(peer, ctx, shape, plan.freshness, say)
+        entry["warmup"], entry["freshness"] = measure_freshness(peer, ctx, shape, plan.freshness, say)
         entry["stats"] = dict(peer.stats())
     except PeerUnavailable as exc:
         entry.update(status="unavailable", reason=exc.reason)
@@ -186,6 +191,8 @@ def _plan_json(plan: BenchPlan) -> dict[str, Any]:
         "source_rows": plan.source_rows,
         "rates_per_s": list(plan.freshness.rates),
         "seconds_per_rate": plan.freshness.duration_s,
+        "warmup_s": plan.freshness.warmup_s,
+        "warmup_rate_per_s": plan.freshness.warmup_rate,
         "probe_interval_s": plan.freshness.probe_interval_s,
         "probe_timeout_s": plan.freshness.probe_timeout_s,
         "backlog_changes": plan.backlog_changes,

@@ -117,6 +117,10 @@ class PacedLoad:
         except BaseException as exc:  # raised in the caller's thread on leaving the block
             self._errors.append(exc)
 
+    def run_for(self, seconds: float) -> None:
+        """Block while the load runs for ``seconds`` (less if it stopped on an error, raised on leaving)."""
+        self._thread.join(timeout=seconds)
+
     def __enter__(self) -> PacedLoad:
         self._started = time.monotonic()
         self._thread.start()

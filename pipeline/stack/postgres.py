@@ -51,6 +51,7 @@ from cdcsync.pipeline.settings import StackSettings
 from cdcsync.pipeline.stack import postgres_roles
 from cdcsync.pipeline.stack.endpoints import ADMIN_ROLE, StackEndpoints
 from cdcsync.pipeline.stack.parts import PartStatus
+from cdcsync.pipeline.stack.postgres_tuning import server_features, tuning_config
 
 logger = logging.getLogger(__name__)
 
@@ -336,7 +337,7 @@ class LocalPostgres:
             # The shipped connectors take 3 slots; tests' own pipelines and the bench's peers more (Flink CDC
             # one per table, and temporary ones while it snapshots).
             "max_replication_slots = 32\n"
-            "max_wal_senders = 32\n"
+            "max_wal_senders = 32\n" + tuning_config(server_features(self.binaries.bindir))
         )
         if account is not None:
             os.chown(path, account.pw_uid, account.pw_gid)

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from cdcsync.pipeline.bench.dataset import USERS_PER_COURSE, Shape
-from cdcsync.pipeline.bench.freshness import histogram_quantile, percentile, summary
+from cdcsync.pipeline.bench.freshness import FreshnessPlan, histogram_quantile, latency_series, percentile, summary
+from cdcsync.pipeline.bench.peer import PeerStalled, ProgressWatch
+from cdcsync.pipeline.bench.probe import ProbeResult
 from cdcsync.pipeline.bench.report import render_freshness, render_stages, render_table
 
 
@@ -31,6 +33,24 @@ def test_percentiles_are_nearest_rank() -> None:
     assert percentile(values, 50) == 50.0
     assert percentile(values, 99) == 99.0
     assert summary([]) == {"p50": None, "p95": None, "p99": None, "max": None}
+
+
+def test_latency_series_is_in_commit_order_with_timeouts_as_none() -> None:
+    started = 1_000.0
+    results = [  # as _probe_while yields them: in the order they became visible or timed out
+        ProbeResult(1, "b", started + 1.004, 0.2),
+        ProbeResult(2, "a", started + 0.5, 1.23456),
+        ProbeResult(3, "c", started + 1.5, None),
+    ]
+    assert latency_series(results, started) == [[0.5, 1.23], [1.0, 0.2], [1.5, None]]
+    assert latency_series([], started) == []
+
+
+def test_the_warm_up_runs_at_the_highest_rate() -> None:
+    plan = FreshnessPlan(rates=(10.0, 3000.0, 300.0), duration_s=30, probe_interval_s=0.5, probe_timeout_s=30,
+                         drain_timeout_s=180, warmup_s=30)  # fmt: skip
+    assert plan.warmup_rate == 3000.0
+    assert FreshnessPlan((), 1, 1, 1, 1).warmup_rate == 0.0
 
 
 def test_histogram_quantile_interpolates_within_a_bucket() -> None:
@@ -87,3 +107,19 @@ def test_the_freshness_table_has_every_rate_of_every_peer() -> None:
     table = render_freshness(_result())
     assert "| cdcsync | 10 | 9.9 | 50 | 80 | 100 | 200 | 60 (0) | 40 |" in table
     assert "| cdcsync | 300 | not run: ... |" in table
+
+
+def test_a_peer_whose_target_stops_changing_short_of_its_goal_has_stalled() -> None:
+    watch = ProgressWatch("peer", stall_s=60)
+    watch.note(0, 100, now=0.0)
+    watch.note(0, 100, now=59.0)  # nothing yet, not for long enough
+    watch.note(40, 100, now=100.0)  # progress restarts the clock
+    watch.note(40, 100, now=159.0)
+    with pytest.raises(PeerStalled, match="stalled at 40 of 100 rows: no change for 60s"):
+        watch.note(40, 100, now=160.0)
+
+
+def test_a_peer_at_its_goal_has_not_stalled() -> None:
+    watch = ProgressWatch("peer", stall_s=1)
+    watch.note(100, 100, now=0.0)
+    watch.note(100, 100, now=10.0)

@@ -11,15 +11,18 @@ from __future__ import annotations
 import json
 import sys
 
+from pyflink.common import Configuration
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
 
 def main() -> None:
     spec = json.load(sys.stdin)
-    env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
-    config = env.get_config()
+    config = Configuration()  # given at creation, so that the mini-cluster's memory and state settings apply
     for key, value in spec["config"].items():
-        config.set(key, value)
+        config.set_string(key, value)
+    env = TableEnvironment.create(
+        EnvironmentSettings.new_instance().in_streaming_mode().with_configuration(config).build()
+    )
     for statement in spec["statements"]:
         env.execute_sql(statement)
     result = env.execute_sql(spec["insert"])

@@ -26,7 +26,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from cdcsync.pipeline.bench.peer import PeerContext, PeerUnavailable
+from cdcsync.pipeline.bench.peer import PeerContext, PeerUnavailable, ProgressWatch
 from cdcsync.pipeline.bench.peers import flink_calendar as fc
 from cdcsync.pipeline.bench.peers.artifacts import FLINK_CDC_VERSION, FLINK_VERSION, PeerArtifacts, flink_python
 from cdcsync.pipeline.bench.process_memory import session_pids, session_rss
@@ -34,7 +34,7 @@ from cdcsync.pipeline.stack.processes import wait_until
 from cdcsync.sink.calendar_columns import KEY_COLUMN_NAMES, RULE_COLUMNS
 
 NAME = "Flink SQL"
-HEAP = "-Xmx512m"
+HEAP = "-Xmx1g"  # the state is in RocksDB, off the heap; the heap holds the sources' queues and sink buffers
 JOB_SCRIPT = Path(__file__).with_name("flink_job.py")
 _STOP_TIMEOUT_S = 30.0
 _SLOT_DROP_TIMEOUT_S = 60.0
@@ -154,11 +154,14 @@ class FlinkSqlPeer:
             # The JobManager's memory holds at most 5 MB of a checkpoint; the join state is larger.
             "execution.checkpointing.storage": "filesystem",
             "execution.checkpointing.dir": (self.ctx.workdir / "checkpoints").resolve().as_uri(),
+            "state.backend.rocksdb.localdir": str((self.ctx.workdir / "rocksdb").resolve()),
         }
 
     def wait_ready(self, timeout: float) -> None:
-        """Until the target holds as many rows as the rules give; fails at once if the job exits."""
+        """Until the target holds as many rows as the rules give; fails at once if the job exits, and once the
+        target stops changing short of that (``PeerStalled``)."""
         expected = self.expected_rows()
+        progress = ProgressWatch(f"{NAME} (logs: {self.jvm_log}, {self.log_file})")
 
         def loaded() -> bool:
             self._check_alive()
@@ -166,6 +169,7 @@ class FlinkSqlPeer:
             rows = self.target_rows()
             if rows and self._first_row_seconds is None:
                 self._first_row_seconds = time.monotonic() - self._started
+            progress.note(rows, expected)
             return rows == expected
 
         wait_until(loaded, timeout, f"{NAME} to load {expected} calendar rows", interval=0.5)

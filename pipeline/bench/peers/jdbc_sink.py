@@ -32,7 +32,7 @@ from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
 from cdcsync.debezium.connect_client import ConnectClient, ConnectorNotFound
-from cdcsync.pipeline.bench.peer import PeerContext, PeerUnavailable
+from cdcsync.pipeline.bench.peer import PeerContext, PeerUnavailable, ProgressWatch
 from cdcsync.pipeline.bench.peers.artifacts import JDBC_SINK_VERSION, PeerArtifacts
 from cdcsync.pipeline.stack.connect import LocalConnect, lists_connector
 from cdcsync.pipeline.stack.endpoints import DEBEZIUM_ROLE
@@ -110,9 +110,19 @@ class JdbcSinkPeer:
             client.put_connector_config(self._connector, sink_config(ctx))
 
     def wait_ready(self, timeout: float) -> None:
-        """Until every mirrored table holds as many rows as its source table; fails fast on a FAILED task."""
+        """Until every mirrored table holds as many rows as its source table; fails fast on a FAILED task, and
+        once the target stops changing short of that (``PeerStalled``)."""
         expected = self._source_counts()
-        wait_until(lambda: self._check_running() and self._target_counts() == expected, timeout, f"{NAME} load")
+        progress = ProgressWatch(NAME)
+
+        def loaded() -> bool:
+            if not self._check_running():
+                return False
+            counts = self._target_counts()
+            progress.note(sum(counts.values()), sum(expected.values()))
+            return counts == expected
+
+        wait_until(loaded, timeout, f"{NAME} load")
         if self._load_seconds is None:  # the initial load; later calls only wait
             self._load_seconds = time.monotonic() - self._started
             self._load_events = self._topic_events()
