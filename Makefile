@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: venv demo test lint typecheck unit down clean kill-loop faults toxiproxy bench bench-peers
+.PHONY: venv demo test lint typecheck unit down clean kill-loop faults toxiproxy bench bench-peers bench-apply
 
 # Shopify's toxiproxy, the fault suite's network fault proxy, built from source with Go (pinned).
 TOXIPROXY_VERSION := v2.12.0
@@ -90,6 +90,12 @@ BENCH_ENV := CDCSYNC_PROFILE=local CDCSYNC_HOME=$(abspath .cdcsync/bench-stack) 
 
 bench: venv $(FLINK_STAMP)
 	$(BENCH_ENV) $(BIN)/cdcsync bench run --json .cdcsync/bench/results.json $(BENCH_ARGS); \
+	status=$$?; $(BENCH_ENV) $(BIN)/cdcsync stack down; exit $$status
+
+# How a batch's apply time grows with the calendar (README "Performance"): the same batches of the change
+# mix on a 1M- and a 10M-row calendar, on the bench stack's PostgreSQL alone. BENCH_APPLY_ARGS passes options on.
+bench-apply: venv
+	$(BENCH_ENV) $(BIN)/cdcsync bench apply $(BENCH_APPLY_ARGS); \
 	status=$$?; $(BENCH_ENV) $(BIN)/cdcsync stack down; exit $$status
 
 unit: venv

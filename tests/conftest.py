@@ -107,6 +107,12 @@ def _admin_url(test_stack: _TestStack) -> str:
 
 
 @pytest.fixture
+def admin_url(test_stack: _TestStack) -> str:
+    """The test stack's PostgreSQL, admin role (for tests that create and drop databases themselves)."""
+    return _admin_url(test_stack)
+
+
+@pytest.fixture
 def fresh_database(test_stack: _TestStack) -> Iterator[str]:
     """A new empty database, dropped afterwards; yields its URL (admin role)."""
     admin = _admin_url(test_stack)

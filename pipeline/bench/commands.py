@@ -11,12 +11,15 @@ from types import FrameType
 import click
 
 from cdcsync.debezium.change_format import ChangeFormat
+from cdcsync.pipeline.bench.apply_scaling import measure_apply_scaling, render_apply_scaling
 from cdcsync.pipeline.bench.freshness import FreshnessPlan
 from cdcsync.pipeline.bench.peer import PEER_CLASSES
 from cdcsync.pipeline.bench.report import render_freshness, render_stages, render_table, write_json
-from cdcsync.pipeline.bench.runner import BenchPlan, peer_names, run_bench
+from cdcsync.pipeline.bench.runner import BenchPlan, machine, peer_names, run_bench
 from cdcsync.pipeline.cli_options import say_target
 from cdcsync.pipeline.settings import StackSettings
+from cdcsync.pipeline.stack.endpoints import StackEndpoints
+from cdcsync.pipeline.stack.postgres import LocalPostgres
 
 _FULL_RATES = "10,300,1000,3000"
 _SINK_SETTINGS = ("CDCSYNC_SINK_BATCH_MAX", "CDCSYNC_SINK_BATCH_WAIT_MS")
@@ -155,4 +158,53 @@ def run(  # noqa: PLR0917 - click passes every option positionally
     click.echo()
     click.echo("cdcsync per stage, p50 (p99) ms:")
     click.echo(render_stages(result))
+    click.echo(f"\nJSON: {json_path}")
+
+
+@bench.command("apply")
+@click.option(
+    "--sizes",
+    default="1000000,10000000",
+    show_default=True,
+    help="Calendar sizes, rows, comma-separated: the same batches are timed on each.",
+)
+@click.option(
+    "--batch",
+    "batch_changes",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Changes of the mix in each batch.",
+)
+@click.option("--batches", type=click.IntRange(min=1), default=10, show_default=True, help="Batches timed per size.")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path(".cdcsync/bench/apply-scaling.json"),
+    help="Where the results go.",
+)
+def apply_scaling(sizes: str, batch_changes: int, batches: int, json_path: Path) -> None:
+    """Time the sink's apply of batches of the change mix on calendars of each size (the local stack's
+    PostgreSQL, started if it is not running; `cdcsync stack down` stops it).
+
+    A synthetic replica and its calendar are built in a database of their own per size (dropped after),
+    so it needs no connector and no Kafka; the sink's own CalendarWriter applies each batch in one
+    transaction. Shows whether a batch's cost grows with the batch or with the calendar.
+    """
+    stack = StackSettings.from_env()
+    say_target(f"local stack ({stack.home})")
+    try:
+        size_list = [int(size) for size in sizes.split(",") if size.strip()]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--sizes") from None
+    postgres = LocalPostgres(stack)  # all it needs: no connector, no Kafka
+    postgres.start(timeout=300.0)
+    postgres.bootstrap()
+    result = measure_apply_scaling(
+        StackEndpoints(stack).admin_url(), size_list, batch_changes, batches, lambda line: click.echo(line, err=True)
+    )
+    result["machine"] = machine()
+    write_json(result, json_path)
+    click.echo(render_apply_scaling(result))
     click.echo(f"\nJSON: {json_path}")

@@ -13,13 +13,12 @@ import random
 import psycopg
 import pytest
 
+from cdcsync.pipeline.bench.synthetic_calendar import CalendarShape, fill_replica, mixed_batch, project_everything
 from cdcsync.sink.calendar_writer import CalendarWriter
 from cdcsync.sink.offset_store import OffsetStore
 from cdcsync.sink.schema import migrate
 from cdcsync.sink.source_replica import REPLICA_SCHEMA
 from cdcsync.sink.source_tables import SOURCE_TABLES
-from tests.support.large_calendar import CalendarShape, fill_replica, project_everything
-from tests.support.mixed_batch import mixed_batch
 from tests.support.plan_capture import capture_plans
 
 pytestmark = pytest.mark.postgres
@@ -37,7 +36,7 @@ def test_no_statement_of_a_batch_reads_a_whole_table(fresh_database: str, change
         writer = CalendarWriter(conn, OffsetStore("plan-test"))
         with conn.transaction(), conn.cursor() as cur:
             fill_replica(cur, _SHAPE)
-            project_everything(cur)
+            project_everything(cur, _SHAPE)
         assert conn.execute("SELECT count(*) FROM calendar.calendar_entries").fetchone() == (_SHAPE.calendar_rows,)
 
         rng = random.Random(changes)
