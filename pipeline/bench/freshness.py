@@ -1,13 +1,16 @@
 """Freshness: commit-to-visible under a paced load, per rate, and cdcsync's per-stage breakdown.
 
-First a warm-up: the same load at the highest rate, unmeasured, for ``warmup_s``, then one probe waits
-for the peer to drain it. A stack the bench has just started runs JVMs that are still compiling their hot
-code (Connect's C2 threads took ~40% of a core in the first minute), and a peer's caches and pools are cold:
-without the warm-up the first rate measures that, not the pipeline.
+First a warm-up: the same load at the highest rate, unmeasured, for ``warmup_s``, then a drain (below).
+A stack the bench has just started runs JVMs that are still compiling their hot code (Connect's C2
+threads took ~40% of a core in the first minute), and a peer's caches and pools are cold: without the
+warm-up the first rate measures that, not the pipeline.
 
 For each rate the load runs while the probe renames a lecture every ``probe_interval`` seconds and waits
-for it in the peer's target. After the rate's time, the load stops and one more probe (not counted)
-waits for the peer to drain what it still had queued, so the next rate starts from a caught-up peer.
+for it in the peer's target. After the rate's time, the load stops and the peer drains what it still had
+queued, so the next rate starts from a caught-up peer. A drain waits until every source change is in
+Kafka (each bench connector's slot confirmed its database's WAL position), then, for cdcsync, until the
+offsets its sink stored reach the topics' ends, then for one more probe (not counted) to be visible. A
+probe alone does not show a drain: its lectures partition can be read ahead of another topic's backlog.
 
 cdcsync's stages, per probe: source commit (Debezium's ``source.ts_us``) -> Kafka append (the record
 timestamp) -> sink receive (the sink's ``append_to_receive`` histogram over the rate's window, so a
@@ -31,6 +34,7 @@ from cdcsync.pipeline.bench.dataset import Shape
 from cdcsync.pipeline.bench.peer import Peer, PeerContext
 from cdcsync.pipeline.bench.probe import POLL_S, PendingProbe, Probe, ProbeResult, TopicWatch
 from cdcsync.pipeline.bench.workload import PacedLoad, probe_lectures
+from cdcsync.pipeline.stack.processes import wait_until
 from cdcsync.sink.metrics import RECEIVE_DELAY
 
 Say = Callable[[str], None]
@@ -129,8 +133,11 @@ def _synced_at(conn: psycopg.Connection[tuple[Any, ...]], result: ProbeResult) -
     return None if row is None or row[0] is None else float(row[0])
 
 
+Captured = Callable[[float], Mapping[str, int]]  # waits until every source change is in Kafka; the end offsets
+
+
 def measure_freshness(
-    peer: Peer, ctx: PeerContext, shape: Shape, plan: FreshnessPlan, say: Say
+    peer: Peer, ctx: PeerContext, shape: Shape, plan: FreshnessPlan, *, captured: Captured, say: Say
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The warm-up (None without one), and one result per rate: the load achieved, commit-to-visible
     p50/p95/p99/max and over time, and for cdcsync the stages."""
@@ -147,8 +154,9 @@ def measure_freshness(
         ) as watch,
         psycopg.connect(ctx.target_url, autocommit=True) as target,
     ):
+        drain = _Drain(probe, lectures, cdcsync, captured, plan.drain_timeout_s)
         if plan.warmup_s > 0 and plan.rates:
-            warmup = _warm_up(probe, lectures, ctx, shape, plan)
+            warmup = _warm_up(drain, ctx, shape, plan)
             if warmup["drain_s"] is None:
                 undrained = f"the warm-up at {plan.warmup_rate:g}/s"
             say(
@@ -182,8 +190,8 @@ def measure_freshness(
                     _note_stages(stages, result, watch, target)
             if cdcsync is not None:
                 stages.receive_after = dict(cdcsync.metrics().get(f"{RECEIVE_DELAY}_bucket", {}))
-            drain = probe.once(next(lectures), plan.drain_timeout_s)
-            undrained = f"{rate:g}/s" if drain.latency_s is None else None
+            drain_s = drain()
+            undrained = f"{rate:g}/s" if drain_s is None else None
             entry: dict[str, Any] = {
                 "rate_per_s": rate,
                 "achieved_rate_per_s": round(load.achieved_rate, 1),
@@ -192,7 +200,7 @@ def measure_freshness(
                 "timeouts": timeouts,
                 "probe_timeout_s": plan.probe_timeout_s,
                 "commit_to_visible_s": summary(latencies),
-                "drain_s": drain.latency_s,
+                "drain_s": drain_s,
                 "latency_over_time": latency_series(probed, started_at),  # [[offset_s, latency_s], ...]
             }
             if cdcsync is not None:
@@ -202,24 +210,55 @@ def measure_freshness(
             say(
                 f"  {peer.name} at {rate:g}/s (achieved {entry['achieved_rate_per_s']}/s): "
                 f"p50 {_ms(s['p50'])} p95 {_ms(s['p95'])} p99 {_ms(s['p99'])} max {_ms(s['max'])}, "
-                f"{len(latencies)} probes, {timeouts} timed out, drained in {_ms(drain.latency_s)}"
+                f"{len(latencies)} probes, {timeouts} timed out, drained in {_ms(drain_s)}"
             )
     return warmup, results
 
 
-def _warm_up(
-    probe: Probe, lectures: Iterator[int], ctx: PeerContext, shape: Shape, plan: FreshnessPlan
-) -> dict[str, Any]:
-    """The load at the highest rate for ``warmup_s``, unmeasured, then one probe for the peer to drain it."""
+class _Drain:
+    """Waits, once the load stopped, until the peer has applied everything; the seconds it took, None if
+    not within ``timeout_s``."""
+
+    def __init__(
+        self,
+        probe: Probe,
+        lectures: Iterator[int],
+        cdcsync: CdcsyncPeer | None,
+        captured: Captured,
+        timeout_s: float,
+    ) -> None:
+        self._probe = probe
+        self._lectures = lectures
+        self._cdcsync = cdcsync
+        self._captured = captured
+        self._timeout_s = timeout_s
+
+    def __call__(self) -> float | None:
+        started = time.monotonic()
+        try:
+            ends = self._captured(self._timeout_s)
+            if self._cdcsync is not None:
+                sink = self._cdcsync
+                wait_until(lambda: sink.caught_up(ends), self._left(started), "the sink to apply the load")
+        except TimeoutError:
+            return None
+        last = self._probe.once(next(self._lectures), self._left(started))
+        return None if last.latency_s is None else time.monotonic() - started
+
+    def _left(self, started: float) -> float:
+        return max(1.0, self._timeout_s - (time.monotonic() - started))
+
+
+def _warm_up(drain: _Drain, ctx: PeerContext, shape: Shape, plan: FreshnessPlan) -> dict[str, Any]:
+    """The load at the highest rate for ``warmup_s``, unmeasured, then the peer drains it."""
     with PacedLoad(ctx.source_urls, shape, plan.warmup_rate, plan.seed + 1) as load:
         load.run_for(plan.warmup_s)
-    drain = probe.once(next(lectures), plan.drain_timeout_s)
     return {
         "seconds": plan.warmup_s,
         "rate_per_s": plan.warmup_rate,
         "achieved_rate_per_s": round(load.achieved_rate, 1),
         "changes": load.applied,
-        "drain_s": drain.latency_s,
+        "drain_s": drain(),
     }
 
 

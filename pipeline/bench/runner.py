@@ -150,7 +150,9 @@ def _run_peer(
                 entry["backlog"] = {"not_run": str(exc)}
                 say(f"  backlog: not measured: {exc}")
         say(f"{peer.name}: freshness ...")
-        entry["warmup"], entry["freshness"] = measure_freshness(peer, ctx, shape, plan.freshness, say)
+        entry["warmup"], entry["freshness"] = measure_freshness(
+            peer, ctx, shape, plan.freshness, captured=sources.wait_captured, say=say
+        )
         entry["stats"] = dict(peer.stats())
     except PeerUnavailable as exc:
         entry.update(status="unavailable", reason=exc.reason)
