@@ -49,7 +49,8 @@ def test_jdbc_sink_peer_mirrors_the_topics_and_cleans_up(
         drop_target(ctx)
     connectors = requests.get(f"{ctx.connect_url}/connectors", timeout=10).json()
     assert not [name for name in connectors if ctx.run_id.replace("_", "-") in name]
-    groups = AdminClient({"bootstrap.servers": ctx.kafka_bootstrap}).list_consumer_groups().result()
+    admin = AdminClient({"bootstrap.servers": ctx.kafka_bootstrap})
+    groups = admin.list_consumer_groups(request_timeout=30).result(timeout=60)  # never wait unbounded
     assert not [g.group_id for g in groups.valid if ctx.run_id.replace("_", "-") in g.group_id]
     assert peer.stats()["initial_load_events_per_s"]
 

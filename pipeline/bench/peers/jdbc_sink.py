@@ -146,7 +146,7 @@ class JdbcSinkPeer:
 
         def group_deleted() -> bool:
             try:
-                admin.delete_consumer_groups([group], request_timeout=10)[group].result()
+                admin.delete_consumer_groups([group], request_timeout=10)[group].result(timeout=20)
             except Exception as exc:  # the group may linger a moment after the task stopped
                 return "GROUP_ID_NOT_FOUND" in str(exc)
             return True
