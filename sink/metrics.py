@@ -40,10 +40,11 @@ DEPENDENCY_UP = "cdcsync_sink_dependency_up"
 RECONNECTS = "cdcsync_sink_reconnects_total"
 READY = "cdcsync_sink_ready"
 LOOP_AGE = "cdcsync_sink_loop_turn_age_seconds"
+MESSAGES = "cdcsync_sink_messages_total"
 
 _COUNTERS = {
     "batches": ("cdcsync_sink_batches_total", "Batches applied (one calendar transaction each)."),
-    "messages": ("cdcsync_sink_messages_total", "Kafka messages applied, dead letters included."),
+    "messages": (MESSAGES, "Kafka messages applied, dead letters included."),
     "changes": ("cdcsync_sink_changes_total", "Row changes applied to the replica, after collapsing."),
     "upserts": ("cdcsync_sink_calendar_rows_upserted_total", "Calendar rows inserted or updated."),
     "deletes": ("cdcsync_sink_calendar_rows_deleted_total", "Calendar rows deleted."),

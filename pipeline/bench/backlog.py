@@ -28,7 +28,7 @@ from cdcsync.pipeline.bench.sources import BenchSources
 from cdcsync.pipeline.bench.workload import ChangeMix
 from cdcsync.pipeline.stack.processes import wait_until
 from cdcsync.sink.calendar_columns import CALENDAR_COLUMNS, KEY_COLUMN_NAMES, column_list
-from cdcsync.sink.metrics import ASSIGNED
+from cdcsync.sink.metrics import ASSIGNED, MESSAGES
 
 Say = Callable[[str], None]
 _CATCH_UP_S = 300.0  # to finish what the freshness runs left, before the backlog starts
@@ -57,12 +57,17 @@ def measure_backlog(
     with psycopg.connect(peer.ctx.target_url, autocommit=True) as conn:
         row = conn.execute("SELECT clock_timestamp()").fetchone()
     resumed_at = row[0] if row else None
+    backlog_messages = sum(ends.values()) - _stored_offsets(peer, ends)
     peer.resume()
     with PeakSampler(peer.rss_bytes, interval=0.2) as rss:
         wait_until(lambda: _assigned(peer), timeout, "the sink to be assigned its partitions", interval=0.02)
         assigned = time.monotonic()
         wait_until(lambda: peer.caught_up(ends), timeout, "the sink to apply the backlog", interval=0.05)
         apply_s = time.monotonic() - assigned
+    # The sink counts a batch once its loop takes the commit (while it reads the next one): wait for the count.
+    wait_until(
+        lambda: peer.metrics().get(MESSAGES, 0) >= backlog_messages, 30.0, "the sink's metrics to count the backlog"
+    )
     metrics = peer.metrics()
     upserts = int(metrics.get("cdcsync_sink_calendar_rows_upserted_total", 0))
     deletes = int(metrics.get("cdcsync_sink_calendar_rows_deleted_total", 0))
@@ -88,6 +93,15 @@ def measure_backlog(
         + ", ".join(f"{n} {c.get('rows_per_s') or 0:,.0f} rows/s" for n, c in ceilings.items())
     )
     return result
+
+
+def _stored_offsets(peer: CdcsyncPeer, ends: dict[str, int]) -> int:
+    """The sum of the next offsets the sink stored for the topics in ``ends``."""
+    with psycopg.connect(peer.ctx.target_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT topic, next_offset FROM cdcsync.consumer_offsets WHERE group_id = %s", (peer.group,)
+        ).fetchall()
+    return sum(int(str(offset)) for topic, offset in rows if topic in ends)
 
 
 def _assigned(peer: CdcsyncPeer) -> bool:
