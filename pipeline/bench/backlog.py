@@ -57,7 +57,8 @@ def measure_backlog(
     with psycopg.connect(peer.ctx.target_url, autocommit=True) as conn:
         row = conn.execute("SELECT clock_timestamp()").fetchone()
     resumed_at = row[0] if row else None
-    backlog_messages = sum(ends.values()) - _stored_offsets(peer, ends)
+    stored = peer.stored_offsets() or {}
+    backlog_messages = sum(end - stored.get(topic, 0) for topic, end in ends.items())
     peer.resume()
     with PeakSampler(peer.rss_bytes, interval=0.2) as rss:
         wait_until(lambda: _assigned(peer), timeout, "the sink to be assigned its partitions", interval=0.02)
@@ -93,15 +94,6 @@ def measure_backlog(
         + ", ".join(f"{n} {c.get('rows_per_s') or 0:,.0f} rows/s" for n, c in ceilings.items())
     )
     return result
-
-
-def _stored_offsets(peer: CdcsyncPeer, ends: dict[str, int]) -> int:
-    """The sum of the next offsets the sink stored for the topics in ``ends``."""
-    with psycopg.connect(peer.ctx.target_url, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT topic, next_offset FROM cdcsync.consumer_offsets WHERE group_id = %s", (peer.group,)
-        ).fetchall()
-    return sum(int(str(offset)) for topic, offset in rows if topic in ends)
 
 
 def _assigned(peer: CdcsyncPeer) -> bool:

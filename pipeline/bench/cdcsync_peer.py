@@ -118,15 +118,19 @@ class CdcsyncPeer:
         """Whether the offsets the sink stored reach ``end_offsets`` (topic -> high watermark, partition 0)."""
         self.check_alive()
         wanted = {topic: end for topic, end in end_offsets.items() if end > 0}
+        stored = self.stored_offsets()
+        return stored is not None and all(stored.get(topic, 0) >= end for topic, end in wanted.items())
+
+    def stored_offsets(self) -> dict[str, int] | None:
+        """Topic -> the next offset the sink stored (partition 0); None before the daemon created its tables."""
         try:
             with psycopg.connect(self.ctx.target_url, autocommit=True, connect_timeout=5) as conn:
                 rows = conn.execute(
                     "SELECT topic, next_offset FROM cdcsync.consumer_offsets WHERE group_id = %s", (self.group,)
                 ).fetchall()
         except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
-            return False  # the daemon has not created its tables yet
-        stored = {str(topic): int(offset) for topic, offset in rows}
-        return all(stored.get(topic, 0) >= end for topic, end in wanted.items())
+            return None
+        return {str(topic): int(offset) for topic, offset in rows}
 
     def wait_ready(self, timeout: float) -> None:
         ends = end_offsets(self.ctx.kafka_bootstrap, [t.topic for t in self.ctx.topics])

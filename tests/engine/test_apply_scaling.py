@@ -11,9 +11,8 @@ pytestmark = pytest.mark.postgres
 
 
 def test_each_size_is_built_timed_and_dropped(admin_url: str) -> None:
-    admin = admin_url
     lines: list[str] = []
-    result = measure_apply_scaling(admin, [4_200, 8_400], batch_changes=20, batches=2, say=lines.append)
+    result = measure_apply_scaling(admin_url, [4_200, 8_400], batch_changes=20, batches=2, say=lines.append)
 
     assert [size["calendar_rows"] for size in result["sizes"]] == [4_200, 8_400]
     for size in result["sizes"]:
@@ -22,6 +21,6 @@ def test_each_size_is_built_timed_and_dropped(admin_url: str) -> None:
         assert size["server_cpu_s_p50"] is not None  # the local stack's backend is readable
     assert "| 8,400 |" in render_apply_scaling(result)
     assert len(lines) == 2
-    with psycopg.connect(admin) as conn:
+    with psycopg.connect(admin_url) as conn:
         left = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'bench_apply_%'").fetchall()
     assert left == []
