@@ -29,6 +29,9 @@ def consumer_config(settings: SinkSettings, on_error: Callable[[KafkaError], Non
         # A killed sink's partitions move to its restart (or a peer) after 10 s, not 45 s.
         "session.timeout.ms": 10_000,
         "heartbeat.interval.ms": 2_000,
+        # The prefetch queue (librdkafka's default is 64 MiB) holds about three batches of change events, not
+        # a backlog's worth: while catching up, memory stays flat and a fetch is back before the next batch.
+        "queued.max.messages.kbytes": 16_384,
         "client.id": "cdcsync-sink",
         **_QUIET,
     }
