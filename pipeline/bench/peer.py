@@ -60,10 +60,18 @@ class ProgressWatch:
     what: str
     stall_s: float = STALL_S
     _last: int | None = None
+    _goal: int | None = None
     _since: float = 0.0
+
+    def reached(self) -> str:
+        """How far the count got, for a failure's reason: "X of Y rows"."""
+        if self._last is None or self._goal is None:
+            return "no count taken"
+        return f"{self._last:,} of {self._goal:,} rows"
 
     def note(self, count: int, goal: int, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
+        self._goal = goal
         if count != self._last:
             self._last, self._since = count, now
         elif count != goal and now - self._since >= self.stall_s:

@@ -119,6 +119,13 @@ def test_a_peer_whose_target_stops_changing_short_of_its_goal_has_stalled() -> N
         watch.note(40, 100, now=160.0)
 
 
+def test_a_peer_s_progress_reads_as_the_count_of_its_goal() -> None:
+    watch = ProgressWatch("peer", stall_s=60)
+    assert watch.reached() == "no count taken"
+    watch.note(6_505_740, 10_000_200, now=0.0)
+    assert watch.reached() == "6,505,740 of 10,000,200 rows"
+
+
 def test_a_peer_at_its_goal_has_not_stalled() -> None:
     watch = ProgressWatch("peer", stall_s=1)
     watch.note(100, 100, now=0.0)

@@ -172,7 +172,10 @@ class FlinkSqlPeer:
             progress.note(rows, expected)
             return rows == expected
 
-        wait_until(loaded, timeout, f"{NAME} to load {expected} calendar rows", interval=0.5)
+        try:
+            wait_until(loaded, timeout, f"{NAME} to load the {expected:,} calendar rows of the rules", interval=0.5)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}; it had {progress.reached()}") from exc
         if self._load_seconds is None:  # the initial load; later calls only wait
             self._load_seconds = time.monotonic() - self._started
             self._load_rows = expected
