@@ -41,13 +41,15 @@ RECONNECTS = "cdcsync_sink_reconnects_total"
 READY = "cdcsync_sink_ready"
 LOOP_AGE = "cdcsync_sink_loop_turn_age_seconds"
 MESSAGES = "cdcsync_sink_messages_total"
+CALENDAR_UPSERTS = "cdcsync_sink_calendar_rows_upserted_total"
+CALENDAR_DELETES = "cdcsync_sink_calendar_rows_deleted_total"
 
 _COUNTERS = {
     "batches": ("cdcsync_sink_batches_total", "Batches applied (one calendar transaction each)."),
     "messages": (MESSAGES, "Kafka messages applied, dead letters included."),
     "changes": ("cdcsync_sink_changes_total", "Row changes applied to the replica, after collapsing."),
-    "upserts": ("cdcsync_sink_calendar_rows_upserted_total", "Calendar rows inserted or updated."),
-    "deletes": ("cdcsync_sink_calendar_rows_deleted_total", "Calendar rows deleted."),
+    "upserts": (CALENDAR_UPSERTS, "Calendar rows inserted or updated."),
+    "deletes": (CALENDAR_DELETES, "Calendar rows deleted."),
     "dead_letters": ("cdcsync_sink_dead_letters_total", "Messages written to the dead-letter topic."),
 }
 BATCH_APPLY = "cdcsync_sink_batch_apply_duration_seconds"

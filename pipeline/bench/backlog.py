@@ -28,7 +28,7 @@ from cdcsync.pipeline.bench.sources import BenchSources
 from cdcsync.pipeline.bench.workload import ChangeMix
 from cdcsync.pipeline.stack.processes import wait_until
 from cdcsync.sink.calendar_columns import CALENDAR_COLUMNS, KEY_COLUMN_NAMES, column_list
-from cdcsync.sink.metrics import ASSIGNED, MESSAGES
+from cdcsync.sink.metrics import ASSIGNED, CALENDAR_DELETES, CALENDAR_UPSERTS, MESSAGES
 
 Say = Callable[[str], None]
 _CATCH_UP_S = 300.0  # to finish what the freshness runs left, before the backlog starts
@@ -70,8 +70,8 @@ def measure_backlog(
         lambda: peer.metrics().get(MESSAGES, 0) >= backlog_messages, 30.0, "the sink's metrics to count the backlog"
     )
     metrics = peer.metrics()
-    upserts = int(metrics.get("cdcsync_sink_calendar_rows_upserted_total", 0))
-    deletes = int(metrics.get("cdcsync_sink_calendar_rows_deleted_total", 0))
+    upserts = int(metrics.get(CALENDAR_UPSERTS, 0))
+    deletes = int(metrics.get(CALENDAR_DELETES, 0))
     rows_per_s = (upserts + deletes) / apply_s if apply_s > 0 else None
     ceilings = _ceilings(peer.ctx.target_url, resumed_at)
     result: dict[str, Any] = {
