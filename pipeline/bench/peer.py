@@ -75,9 +75,7 @@ class ProgressWatch:
         if count != self._last:
             self._last, self._since = count, now
         elif count != goal and now - self._since >= self.stall_s:
-            raise PeerStalled(
-                f"{self.what} stalled at {count:,} of {goal:,} rows: no change for {now - self._since:.0f}s"
-            )
+            raise PeerStalled(f"{self.what} stalled at {self.reached()}: no change for {now - self._since:.0f}s")
 
 
 @dataclass(frozen=True, repr=False)  # URLs hold the stack's password: no generated repr
